@@ -1,0 +1,117 @@
+"""`voiced`: start the daemon from flags and configuration, with one clear line on failure."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from voiced.config import ConfigError, Settings, load_settings, log_dir
+
+app = typer.Typer(add_completion=False, pretty_exceptions_enable=False,
+                  context_settings={"help_option_names": ["-h", "--help"]})
+
+EXIT_STARTUP = 1
+EXIT_CONFIG = 2
+
+
+def fail(message: str, code: int) -> typer.Exit:
+    print(f"voiced: {message}", file=sys.stderr)
+    return typer.Exit(code)
+
+
+@app.command()
+def run(
+    config: Annotated[Path | None, typer.Option(help="config file [~/.config/voiced/config.toml]")] = None,
+    assistant: Annotated[str | None, typer.Option(help="an [assistants.NAME] profile")] = None,
+    instructions: Annotated[str | None, typer.Option(help="the assistant's instructions")] = None,
+    input_device: Annotated[str | None, typer.Option(help="microphone: index or name substring")] = None,
+    output_device: Annotated[str | None, typer.Option(help="speaker: index or name substring")] = None,
+    save_recordings: Annotated[bool, typer.Option("--save-recordings", help="record conversations")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="log at debug level")] = False,
+    socket: Annotated[Path | None, typer.Option(help="control socket path")] = None,
+    simulate: Annotated[bool, typer.Option(
+        "--simulate", help="talk to the bundled simulator: no key, no network")] = False,
+) -> None:
+    """Run the voice assistant daemon."""
+    overrides = _overrides(instructions=instructions, input_device=input_device,
+                           output_device=output_device, save_recordings=save_recordings,
+                           debug=debug, socket=socket)
+    try:
+        settings = load_settings(config, **overrides)
+        settings.profile(assistant)
+    except ConfigError as exc:
+        raise fail(str(exc), EXIT_CONFIG) from None
+    if settings.api.key is None and not simulate:
+        raise fail("no API key: set OPENAI_API_KEY (or api.key in the config), "
+                   "or run with --simulate", EXIT_CONFIG)
+    _start(settings, config, assistant, simulate, overrides)
+
+
+def _overrides(*, instructions: str | None, input_device: str | None, output_device: str | None,
+               save_recordings: bool, debug: bool, socket: Path | None) -> dict[str, Any]:
+    """Command-line values as nested config sections (they win over every other source)."""
+    sections: dict[str, dict[str, Any]] = {}
+
+    def put(section: str, key: str, value: Any) -> None:
+        sections.setdefault(section, {})[key] = value
+
+    if instructions is not None:
+        put("assistant", "instructions", instructions)
+    if input_device is not None:
+        put("audio", "input_device", input_device)
+    if output_device is not None:
+        put("audio", "output_device", output_device)
+    if save_recordings:
+        put("recording", "enabled", True)
+    if debug:
+        put("logging", "level", "debug")
+    if socket is not None:
+        put("control", "socket", socket)
+    overrides: dict[str, Any] = dict(sections)
+    if debug:
+        overrides["debug_mode"] = True
+    return overrides
+
+
+def _start(settings: Settings, config: Path | None, assistant: str | None, simulate: bool,
+           overrides: dict[str, Any]) -> None:
+    import anyio
+
+    from voiced import logs
+    from voiced.audio.devices import DeviceError
+    from voiced.control import ControlSocketError
+    from voiced.daemon import Daemon, Options
+
+    secrets = [settings.api.key.get_secret_value()] if settings.api.key else []
+    logs.configure(settings.logging.level, settings.logging.file_path, log_dir(), secrets)
+    options = Options(config_path=config, assistant=assistant, simulate=simulate, overrides=overrides)
+    daemon = Daemon(settings, options)
+    try:
+        anyio.run(daemon.run, backend="trio")
+    except BaseException as exc:  # start-up failures arrive wrapped in exception groups
+        reason = _startup_failure(exc, (ControlSocketError, DeviceError, OSError))
+        if reason is None:
+            raise
+        raise fail(str(reason), EXIT_STARTUP) from None
+
+
+def _startup_failure(exc: BaseException, expected: tuple[type[BaseException], ...]) -> BaseException | None:
+    """The expected start-up error inside `exc` (unwrapping exception groups), or None."""
+    if isinstance(exc, expected):
+        return exc
+    for inner in getattr(exc, "exceptions", ()):
+        found = _startup_failure(inner, expected)
+        if found is not None:
+            return found
+    return None
+
+
+def main() -> None:
+    app(prog_name="voiced")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,118 @@
+"""The microphone and the speaker together: opening, describing and closing them.
+
+PortAudio calls can take tens of milliseconds (the ALSA pulse plugin connects to the
+sound server), so everything here that touches PortAudio runs in a worker thread.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import pyaudio
+import trio
+
+from voiced.audio.capture import Capture
+from voiced.audio.devices import Device, choose_device, list_devices, open_stream
+from voiced.audio.playback import Playback
+from voiced.config import AudioConfig
+
+log = logging.getLogger("voiced.audio")
+
+
+class Audio:
+    """Owns the PyAudio instance and one input and one output stream."""
+
+    def __init__(self, config: AudioConfig) -> None:
+        self.config = config
+        self._pa: pyaudio.PyAudio | None = None
+        self._streams: list[pyaudio.Stream] = []
+        self.input: Device | None = None
+        self.output: Device | None = None
+        self.capture: Capture | None = None
+        self.playback: Playback | None = None
+        self.output_latency_ms = 0.0
+
+    async def open(self, on_drained: Callable[[], None]) -> None:
+        """Choose and start both devices; raises DeviceError with a readable message."""
+        token = trio.lowlevel.current_trio_token()
+        await trio.to_thread.run_sync(self._open, token, on_drained)
+
+    def _open(self, token: trio.lowlevel.TrioToken, on_drained: Callable[[], None]) -> None:
+        self._pa = pyaudio.PyAudio()
+        try:
+            devices = list_devices(self._pa)
+            self.input = choose_device(devices, self.config.input_device, "input")
+            self.output = choose_device(devices, self.config.output_device, "output")
+            chunk_ms, rate = self.config.chunk_ms, self.config.sample_rate
+
+            def drained_in_trio() -> None:
+                with contextlib.suppress(trio.RunFinishedError):
+                    token.run_sync_soon(on_drained)
+
+            out_stream, out_rate = open_stream(self._pa, self.output, "output", rate=rate,
+                                               chunk_ms=chunk_ms, callback=self._output_callback)
+            self.playback = Playback(out_rate, chunk_ms, drained_in_trio)
+            self._streams.append(out_stream)
+            in_stream, in_rate = open_stream(self._pa, self.input, "input", rate=rate,
+                                             chunk_ms=chunk_ms, callback=self._input_callback)
+            self.capture = Capture(in_rate, token)
+            self._streams.append(in_stream)
+            for stream in self._streams:
+                stream.start_stream()
+            self.output_latency_ms = out_stream.get_output_latency() * 1000
+        except BaseException:
+            self._close()
+            raise
+        log.info("audio: input %r at %d Hz, output %r at %d Hz (%.0f ms output latency)",
+                 self.input.name, in_rate, self.output.name, out_rate, self.output_latency_ms)
+
+    def _output_callback(self, *args: Any) -> tuple[bytes, int]:
+        assert self.playback is not None
+        return self.playback.callback(*args)
+
+    def _input_callback(self, *args: Any) -> tuple[None, int]:
+        if self.capture is None:  # the stream started a moment before Capture existed
+            return None, pyaudio.paContinue
+        return self.capture.callback(*args)
+
+    async def close(self) -> None:
+        """Stop the streams and release PortAudio; safe to call twice."""
+        await trio.to_thread.run_sync(self._close)
+
+    def _close(self) -> None:
+        for stream in self._streams:
+            try:
+                stream.stop_stream()
+                stream.close()
+            except OSError as exc:
+                log.warning("closing an audio stream: %s", exc)
+        self._streams.clear()
+        if self.capture is not None:
+            self.capture.close()
+        if self._pa is not None:
+            self._pa.terminate()
+            self._pa = None
+
+    def describe(self) -> dict[str, Any]:
+        """What `status` shows about the devices."""
+        def one(device: Device | None, rate: int | None) -> dict[str, Any] | None:
+            return None if device is None else {"index": device.index, "name": device.name, "rate": rate}
+        return {
+            "input": one(self.input, self.capture.rate if self.capture else None),
+            "output": one(self.output, self.playback.rate if self.playback else None),
+            "output_latency_ms": round(self.output_latency_ms, 1),
+            "capture_dropped": self.capture.dropped if self.capture else 0,
+            "playback_queued_ms": round(self.playback.queued_ms) if self.playback else 0,
+        }
+
+
+def available_devices() -> list[dict[str, Any]]:
+    """Every PortAudio device, for `devices` (call from a worker thread)."""
+    pa = pyaudio.PyAudio()
+    try:
+        return [device.as_dict() for device in list_devices(pa)]
+    finally:
+        pa.terminate()

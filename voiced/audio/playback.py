@@ -1,0 +1,150 @@
+"""Playing assistant audio, and counting exactly how much of each item was played.
+
+The PortAudio output callback pulls from a bounded queue of chunks filled by the trio
+thread. It counts the samples it hands to the device per assistant item: that count,
+not wall time, is what a truncation after an interruption reports as heard.
+
+`stop()` is called from the trio thread and returns at once: it keeps a 10 ms fade of
+the audio that was next in line (so the cut does not click), drops the rest, and
+reports the item's final count including that fade, which the next callback plays.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pyaudio
+
+from voiced.audio.resample import Resampler
+from voiced.config import WIRE_RATE
+
+log = logging.getLogger("voiced.audio")
+
+FADE_MS = 10
+MAX_QUEUED_SECONDS = 600
+"""The queue's bound: ten minutes of speech; a response longer than that loses its tail."""
+
+
+@dataclass
+class _Chunk:
+    item_id: str
+    pcm: bytes
+    offset: int = 0
+    counted: bool = False
+    """Already in the item's played count (the fade `stop` keeps)."""
+
+    @property
+    def remaining(self) -> int:
+        return len(self.pcm) - self.offset
+
+
+class Playback:
+    """One output stream; `enqueue` and `stop` from trio, the callback from PortAudio.
+
+    `on_drained` is called from the audio thread when the queue runs dry after playing
+    something; it must be thread-safe and must not block (the daemon passes a
+    `run_sync_soon` into trio).
+    """
+
+    def __init__(self, device_rate: int, chunk_ms: int, on_drained: Callable[[], None]) -> None:
+        self.rate = device_rate
+        self.frames_per_buffer = device_rate * chunk_ms // 1000
+        self._resample = Resampler(WIRE_RATE, device_rate)
+        self._on_drained = on_drained
+        self._lock = threading.Lock()
+        self._queue: deque[_Chunk] = deque()
+        self._queued_bytes = 0
+        self._max_bytes = MAX_QUEUED_SECONDS * device_rate * 2
+        self._played: dict[str, int] = {}
+        self._was_playing = False
+        self.underruns = 0
+        self.dropped_bytes = 0
+
+    # -- trio side -----------------------------------------------------------------
+
+    def enqueue(self, item_id: str, pcm: bytes) -> None:
+        """Queue 24 kHz PCM16 for `item_id`; never blocks on the device."""
+        data = self._resample(pcm)
+        if not data:
+            return
+        with self._lock:
+            if self._queued_bytes + len(data) > self._max_bytes:
+                self.dropped_bytes += len(data)
+                return
+            self._queue.append(_Chunk(item_id, data))
+            self._queued_bytes += len(data)
+            self._played.setdefault(item_id, 0)
+
+    def stop(self) -> None:
+        """Fade out what plays next over 10 ms and drop everything after it."""
+        fade_bytes = self.rate * FADE_MS // 1000 * 2
+        with self._lock:
+            tail = bytearray()
+            item_id = None
+            while self._queue and len(tail) < fade_bytes:
+                chunk = self._queue[0]
+                item_id = item_id or chunk.item_id
+                if chunk.item_id != item_id:
+                    break
+                take = min(fade_bytes - len(tail), chunk.remaining)
+                tail += chunk.pcm[chunk.offset:chunk.offset + take]
+                chunk.offset += take
+                if chunk.remaining == 0:
+                    self._queue.popleft()
+            self._queue.clear()
+            self._queued_bytes = 0
+            if tail and item_id is not None:
+                samples = np.frombuffer(bytes(tail), dtype=np.int16).astype(np.float32)
+                samples *= np.linspace(1.0, 0.0, num=len(samples), dtype=np.float32)
+                faded = samples.astype(np.int16).tobytes()
+                self._queue.append(_Chunk(item_id, faded, counted=True))
+                self._queued_bytes = len(faded)
+                self._played[item_id] = self._played.get(item_id, 0) + len(faded) // 2
+
+    def played_ms(self, item_id: str) -> float:
+        """Milliseconds of `item_id` handed to the device (after `stop`, its fade included)."""
+        with self._lock:
+            return self._played.get(item_id, 0) / self.rate * 1000
+
+    def forget(self, item_id: str) -> None:
+        """Drop an item's count once nothing will ask for it again."""
+        with self._lock:
+            self._played.pop(item_id, None)
+
+    @property
+    def queued_ms(self) -> float:
+        return self._queued_bytes / 2 / self.rate * 1000
+
+    # -- audio thread ------------------------------------------------------------
+
+    def callback(self, _in: bytes | None, frame_count: int, _time: dict, _status: int) -> tuple[bytes, int]:
+        """PortAudio's output callback: fill `frame_count` samples, count what each item gave."""
+        need = frame_count * 2
+        out = bytearray(need)
+        filled = 0
+        drained = False
+        with self._lock:
+            while filled < need and self._queue:
+                chunk = self._queue[0]
+                take = min(need - filled, chunk.remaining)
+                out[filled:filled + take] = chunk.pcm[chunk.offset:chunk.offset + take]
+                chunk.offset += take
+                filled += take
+                self._queued_bytes -= take
+                if not chunk.counted:
+                    self._played[chunk.item_id] = self._played.get(chunk.item_id, 0) + take // 2
+                if chunk.remaining == 0:
+                    self._queue.popleft()
+            if filled:
+                self._was_playing = True
+            if not self._queue and self._was_playing:
+                self._was_playing = False
+                drained = True
+        if drained:
+            self._on_drained()
+        return bytes(out), pyaudio.paContinue

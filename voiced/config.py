@@ -1,0 +1,268 @@
+"""Configuration: pydantic models read from defaults, TOML, `.env`, the environment and flags.
+
+Precedence, lowest first: built-in defaults < config.toml < `.env` < environment <
+command line. Every key is also `VOICED_<SECTION>__<KEY>`; `OPENAI_API_KEY` fills
+`api.key`. The key is a `SecretStr`: it prints as `**********` everywhere.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import platformdirs
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+APP_NAME = "voiced"
+WIRE_RATE = 24_000
+"""The Realtime API's PCM16 rate: what goes on the wire whatever the devices do."""
+
+
+def default_config_path() -> Path:
+    """`$VOICED_CONFIG`, else `~/.config/voiced/config.toml`."""
+    if env := os.environ.get("VOICED_CONFIG"):
+        return Path(env).expanduser()
+    return Path(platformdirs.user_config_dir(APP_NAME)) / "config.toml"
+
+
+def default_socket_path() -> Path:
+    """`$XDG_RUNTIME_DIR/voiced/control.sock` (platformdirs falls back to /run/user/UID)."""
+    return Path(platformdirs.user_runtime_dir(APP_NAME)) / "control.sock"
+
+
+def data_dir() -> Path:
+    return Path(platformdirs.user_data_dir(APP_NAME))
+
+
+def log_dir() -> Path:
+    return Path(platformdirs.user_state_dir(APP_NAME)) / "log"
+
+
+class Section(BaseModel):
+    """A config table: unknown keys are mistakes worth a clear message."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class ApiConfig(Section):
+    key: SecretStr | None = None
+    base_url: str = "https://api.openai.com/v1"
+    model: str = "gpt-realtime"
+    timeout: float = Field(10.0, gt=0, description="seconds to connect or to hear a pong")
+
+
+class AssistantProfile(Section):
+    instructions: str | None = None
+    voice: str = "marin"
+    prompt_id: str | None = None
+    output_modalities: list[Literal["audio", "text"]] = ["audio"]
+
+
+class AssistantConfig(AssistantProfile):
+    default: str | None = Field(None, description="the [assistants.NAME] profile to use")
+
+
+class AudioConfig(Section):
+    input_device: str | None = None
+    output_device: str | None = None
+    sample_rate: int = Field(WIRE_RATE, gt=0, description="the device rate tried first")
+    channels: int = Field(1, ge=1, le=8)
+    chunk_ms: int = Field(20, ge=5, le=200)
+    vad_threshold: float = Field(0.5, ge=0.0, le=1.0)
+    turn_detection: Literal["server_vad", "semantic_vad", "manual"] = "server_vad"
+    noise_reduction: Literal["near_field", "far_field", "off"] = "far_field"
+    echo: Literal["off", "gate", "aec"] = "gate"
+
+
+class TranscriptionConfig(Section):
+    enabled: bool = True
+    model: str = "gpt-4o-mini-transcribe"
+    language: str | None = None
+
+
+class ListenConfig(Section):
+    mode: Literal["always", "wake", "push_to_talk"] = "always"
+    idle_timeout_s: float = Field(300.0, gt=0)
+    cues: bool = True
+
+
+class BudgetConfig(Section):
+    daily_usd: float | None = Field(None, gt=0)
+
+
+class ModelPrices(Section):
+    """US dollars per million tokens."""
+
+    audio_input: float = 32.0
+    audio_cached_input: float = 0.40
+    audio_output: float = 64.0
+    text_input: float = 4.0
+    text_cached_input: float = 0.40
+    text_output: float = 16.0
+
+
+class RecordingConfig(Section):
+    enabled: bool = False
+    dir: Path | None = None
+
+
+class ControlConfig(Section):
+    socket: Path | None = None
+
+
+class LoggingConfig(Section):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    file_path: Path | None = None
+
+    @field_validator("level", mode="before")
+    @classmethod
+    def _lower(cls, value: Any) -> Any:
+        return value.lower() if isinstance(value, str) else value
+
+
+class PluginsConfig(BaseModel):
+    """`disabled`, `dirs`, and one free-form table per plugin (`[plugins.NAME]`)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    disabled: list[str] = []
+    dirs: list[Path] = []
+
+
+class Settings(BaseSettings):
+    """The whole configuration, merged from every source."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="VOICED_",
+        env_nested_delimiter="__",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="forbid",
+    )
+
+    api: ApiConfig = ApiConfig()
+    assistant: AssistantConfig = AssistantConfig()
+    assistants: dict[str, AssistantProfile] = {}
+    audio: AudioConfig = AudioConfig()
+    transcription: TranscriptionConfig = TranscriptionConfig()
+    listen: ListenConfig = ListenConfig()
+    budget: BudgetConfig = BudgetConfig()
+    prices: dict[str, ModelPrices] = {"gpt-realtime": ModelPrices()}
+    recording: RecordingConfig = RecordingConfig()
+    control: ControlConfig = ControlConfig()
+    logging: LoggingConfig = LoggingConfig()
+    plugins: PluginsConfig = PluginsConfig()
+    debug_mode: bool = False
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Highest priority first: flags, environment, .env, OPENAI_API_KEY, TOML.
+        toml = TomlConfigSettingsSource(settings_cls, toml_file=_toml_path.get())
+        return (init_settings, env_settings, dotenv_settings, _OpenAIKeySource(settings_cls), toml)
+
+    @property
+    def socket_path(self) -> Path:
+        return (self.control.socket or default_socket_path()).expanduser()
+
+    def profile(self, name: str | None = None) -> AssistantProfile:
+        """The assistant profile in force: `--assistant NAME`, `assistant.default`, or `[assistant]`."""
+        name = name or self.assistant.default
+        base = AssistantProfile(**self.assistant.model_dump(exclude={"default"}))
+        if name is None:
+            return base
+        if name not in self.assistants:
+            known = ", ".join(sorted(self.assistants)) or "none defined"
+            raise ConfigError(f"no assistant profile {name!r} in [assistants] ({known})")
+        named = self.assistants[name]
+        return base.model_copy(update=named.model_dump(exclude_unset=True))
+
+
+class _TomlPath:
+    """Which TOML file `Settings()` reads, set by `load_settings`.
+
+    pydantic-settings builds sources per class, so the path is handed over here.
+    """
+
+    def __init__(self) -> None:
+        self._path: Path | None = None
+
+    def get(self) -> Path | None:
+        return self._path
+
+    def set(self, path: Path | None) -> None:
+        self._path = path
+
+
+_toml_path = _TomlPath()
+
+
+class _OpenAIKeySource(PydanticBaseSettingsSource):
+    """`OPENAI_API_KEY`, the name every OpenAI tool reads, fills `api.key`."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        key = os.environ.get("OPENAI_API_KEY")
+        return {"api": {"key": key}} if key else {}
+
+
+class ConfigError(Exception):
+    """A configuration problem, phrased for one line in front of a user."""
+
+
+def load_settings(config_path: Path | None = None, **overrides: Any) -> Settings:
+    """Read the configuration; `overrides` are command-line values (nested dicts by section).
+
+    Raises ConfigError with a one-line message for an unreadable or invalid file or value.
+    """
+    from pydantic import ValidationError
+
+    path = config_path or default_config_path()
+    explicit = config_path is not None or "VOICED_CONFIG" in os.environ
+    if path.exists():
+        try:
+            path.read_bytes()
+        except OSError as exc:
+            raise ConfigError(f"cannot read config {path}: {exc.strerror}") from None
+        _toml_path.set(path)
+    elif explicit:
+        raise ConfigError(f"config file {path} does not exist")
+    else:
+        _toml_path.set(None)
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise ConfigError(describe_validation_error(exc, path)) from None
+    except ValueError as exc:  # TOML syntax errors and malformed env values
+        raise ConfigError(f"invalid configuration in {path}: {exc}") from None
+    finally:
+        _toml_path.set(None)
+
+
+def describe_validation_error(exc: Any, path: Path) -> str:
+    """One line naming the first bad key, what was wrong, and where to look."""
+    first = exc.errors()[0]
+    key = ".".join(str(part) for part in first["loc"])
+    more = len(exc.errors()) - 1
+    suffix = f" (and {more} more)" if more else ""
+    return f"invalid configuration: {key}: {first['msg']}{suffix} (in {path} or a VOICED_* variable)"
+
+
+def masked(settings: Settings) -> dict[str, Any]:
+    """The merged configuration as JSON-ready data, secrets masked (for `config show`, `status`)."""
+    return settings.model_dump(mode="json")

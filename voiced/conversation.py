@@ -1,0 +1,335 @@
+"""The conversation: states, turns and interruption decisions, as pure code.
+
+`Conversation` is fed server events, microphone frames and local commands; it answers
+with actions (`Send`, `Play`, `StopPlayback`, `Publish`) that the daemon carries out.
+It never touches a socket, a device or the clock, so every decision here is tested
+by feeding it events.
+
+Interruption is a two-step handshake because only the playback knows what was heard:
+the conversation asks for `StopPlayback`, the daemon stops the device and reports back
+with `playback_stopped(item_id, played_ms)`, and only then does the conversation choose
+between `conversation.item.truncate` and `conversation.item.delete`.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from voiced.config import WIRE_RATE
+from voiced.realtime.protocol import (
+    ClientEvent,
+    ClientEvents,
+    ServerError,
+    decode_audio,
+    normalise,
+)
+
+
+class State(str, enum.Enum):
+    CONNECTING = "connecting"
+    STANDBY = "standby"
+    LISTENING = "listening"
+    USER_SPEAKING = "user_speaking"
+    THINKING = "thinking"
+    SPEAKING = "speaking"
+    PAUSED = "paused"
+    ERROR = "error"
+
+
+@dataclass(frozen=True)
+class Send:
+    """Send this client event to the Realtime server."""
+
+    event: ClientEvent
+
+
+@dataclass(frozen=True)
+class Play:
+    """Queue assistant audio (24 kHz PCM16) for playback, attributed to `item_id`."""
+
+    item_id: str
+    pcm: bytes
+
+
+@dataclass(frozen=True)
+class StopPlayback:
+    """Silence the output now, drop what is queued, then call `playback_stopped`."""
+
+    item_id: str
+
+
+@dataclass(frozen=True)
+class Publish:
+    """Publish an event on the bus (the contract's event types)."""
+
+    type: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+Action = Send | Play | StopPlayback | Publish
+
+
+def pcm_ms(nbytes: int) -> float:
+    """Milliseconds of 24 kHz mono PCM16 in `nbytes`."""
+    return nbytes / 2 / WIRE_RATE * 1000
+
+
+@dataclass
+class AssistantItem:
+    """The assistant message being received and played."""
+
+    item_id: str
+    response_id: str | None
+    received_ms: float = 0.0
+    transcript: str = ""
+
+
+@dataclass
+class Interruption:
+    """An interruption waiting for the playback to say how much was heard."""
+
+    item: AssistantItem
+    cancel_response: bool
+
+
+class Conversation:
+    """Conversation state for one daemon; survives reconnections."""
+
+    def __init__(self, session: Mapping[str, Any]) -> None:
+        self.session = dict(session)
+        self.events = ClientEvents()
+        self.connected = False
+        self.session_id: str | None = None
+        self.paused = False
+        self.error: str | None = None
+        self.user_speaking = False
+        self.awaiting_response = False
+        self.response_id: str | None = None
+        self.item: AssistantItem | None = None
+        self.audio_playing = False
+        self._interruption: Interruption | None = None
+        self._dropped_responses: set[str] = set()
+        self._state = State.CONNECTING
+
+    # -- state ---------------------------------------------------------------
+
+    @property
+    def state(self) -> State:
+        if self.error is not None:
+            return State.ERROR
+        if not self.connected:
+            return State.CONNECTING
+        if self.paused:
+            return State.PAUSED
+        if self.user_speaking:
+            return State.USER_SPEAKING
+        if self.audio_playing:
+            return State.SPEAKING
+        if self.response_id is not None or self.awaiting_response:
+            return State.THINKING
+        return State.LISTENING
+
+    def _with_state_change(self, actions: list[Action]) -> list[Action]:
+        """Append `state.changed` when the handler moved the derived state."""
+        new = self.state
+        if new is not self._state:
+            actions.append(Publish("state.changed", {"state": new.value, "previous": self._state.value}))
+            self._state = new
+        return actions
+
+    # -- inputs from the transport ---------------------------------------------
+
+    def connection_opened(self) -> list[Action]:
+        """The WebSocket is up; nothing is sent until the server's `session.created`."""
+        self.error = None
+        return self._with_state_change([])
+
+    def connection_lost(self, reason: str, *, fatal: bool = False) -> list[Action]:
+        """The session ended; playback of what it sent stops, the turn state resets."""
+        actions: list[Action] = []
+        if self.audio_playing and self.item is not None:
+            actions.append(StopPlayback(self.item.item_id))
+        self.connected = False
+        self.user_speaking = self.awaiting_response = False
+        self.response_id, self.item, self._interruption = None, None, None
+        if fatal:
+            self.error = reason
+        actions.append(Publish("session.disconnected", {"reason": reason, "fatal": fatal}))
+        return self._with_state_change(actions)
+
+    def server_event(self, raw: Mapping[str, Any]) -> list[Action]:
+        """Fold one server event into the state; return what to do about it."""
+        event = normalise(raw)
+        handler = _HANDLERS.get(event.get("type", ""))
+        actions = handler(self, event) if handler else []
+        return self._with_state_change(actions)
+
+    # -- inputs from the microphone, the playback and the user -------------------
+
+    def microphone_frame(self, pcm: bytes) -> ClientEvent | None:
+        """The append event for one captured frame, or None while it must not be sent."""
+        if not self.connected or self.paused:
+            return None
+        return self.events.append_audio(pcm)
+
+    def playback_drained(self) -> list[Action]:
+        """Everything queued has been played."""
+        self.audio_playing = False
+        return self._with_state_change([])
+
+    def pause(self) -> list[Action]:
+        """Stop sending microphone audio; what is playing may finish."""
+        if self.paused:
+            return []
+        self.paused = True
+        actions: list[Action] = []
+        if self.connected and self.user_speaking:
+            # The server would wait for silence that never comes: drop the partial turn.
+            actions.append(Send(self.events.clear_audio()))
+            self.user_speaking = False
+        return self._with_state_change(actions)
+
+    def resume(self) -> list[Action]:
+        self.paused = False
+        return self._with_state_change([])
+
+    def interrupt(self) -> list[Action]:
+        """A local interrupt: stop the assistant now; the server is told what was heard."""
+        return self._with_state_change(self._begin_interruption(server_cancels=False))
+
+    def playback_stopped(self, item_id: str, played_ms: float) -> list[Action]:
+        """The playback is silent; `played_ms` of `item_id` came out of the device."""
+        self.audio_playing = False
+        pending, self._interruption = self._interruption, None
+        actions: list[Action] = []
+        if pending is not None and pending.item.item_id == item_id:
+            actions.extend(self._conclude_interruption(pending, played_ms))
+        return self._with_state_change(actions)
+
+    # -- interruption ----------------------------------------------------------
+
+    def _begin_interruption(self, *, server_cancels: bool) -> list[Action]:
+        item = self.item
+        response_active = self.response_id is not None
+        if item is None or not (self.audio_playing or response_active):
+            return []  # nothing is being said: never truncate
+        if item.response_id is not None:
+            self._dropped_responses.add(item.response_id)
+        self._interruption = Interruption(item, cancel_response=response_active and not server_cancels)
+        return [StopPlayback(item.item_id)]
+
+    def _conclude_interruption(self, pending: Interruption, played_ms: float) -> list[Action]:
+        item = pending.item
+        heard_ms = int(min(played_ms, item.received_ms))
+        actions: list[Action] = []
+        if pending.cancel_response and self.response_id is not None:
+            actions.append(Send(self.events.cancel_response()))
+        if heard_ms > 0:
+            actions.append(Send(self.events.truncate_item(item.item_id, heard_ms)))
+        else:
+            actions.append(Send(self.events.delete_item(item.item_id)))
+        actions.append(Publish("assistant.interrupted", {"item_id": item.item_id, "played_ms": heard_ms}))
+        if self.item is item:
+            self.item = None
+        return actions
+
+    # -- server events -------------------------------------------------------------
+
+    def _on_session_created(self, event: dict[str, Any]) -> list[Action]:
+        self.connected = True
+        self.session_id = (event.get("session") or {}).get("id")
+        return [Send(self.events.session_update(self.session)),
+                Publish("session.connected", {"session_id": self.session_id})]
+
+    def _on_speech_started(self, event: dict[str, Any]) -> list[Action]:
+        self.user_speaking = True
+        turn_detection = (self.session.get("audio", {}).get("input", {}).get("turn_detection") or {})
+        server_cancels = bool(turn_detection.get("interrupt_response", True))
+        actions = self._begin_interruption(server_cancels=server_cancels)
+        actions.append(Publish("user.speech.started", {"item_id": event.get("item_id"),
+                                                       "audio_start_ms": event.get("audio_start_ms")}))
+        return actions
+
+    def _on_speech_stopped(self, event: dict[str, Any]) -> list[Action]:
+        self.user_speaking = False
+        self.awaiting_response = True
+        return [Publish("user.speech.stopped", {"item_id": event.get("item_id"),
+                                                "audio_end_ms": event.get("audio_end_ms")})]
+
+    def _on_response_created(self, event: dict[str, Any]) -> list[Action]:
+        response = event.get("response") or {}
+        self.response_id = response.get("id")
+        self.awaiting_response = False
+        return [Publish("assistant.response.started", {"response_id": self.response_id})]
+
+    def _on_output_item_added(self, event: dict[str, Any]) -> list[Action]:
+        item = event.get("item") or {}
+        if item.get("type") == "message" and item.get("role") == "assistant":
+            self.item = AssistantItem(item_id=item["id"], response_id=event.get("response_id"))
+        return []
+
+    def _on_audio_delta(self, event: dict[str, Any]) -> list[Action]:
+        if event.get("response_id") in self._dropped_responses:
+            return []  # late audio of a response the user cut off
+        item = self.item
+        if item is None or event.get("item_id") not in (None, item.item_id):
+            return []
+        pcm = decode_audio(event)
+        actions: list[Action] = []
+        if item.received_ms == 0 and pcm:
+            actions.append(Publish("assistant.audio.started", {"item_id": item.item_id}))
+        item.received_ms += pcm_ms(len(pcm))
+        self.audio_playing = True
+        actions.insert(0, Play(item.item_id, pcm))
+        return actions
+
+    def _on_transcript_delta(self, event: dict[str, Any]) -> list[Action]:
+        if event.get("response_id") in self._dropped_responses or self.item is None:
+            return []
+        delta = str(event.get("delta") or "")
+        self.item.transcript += delta
+        return [Publish("assistant.transcript.delta", {"item_id": self.item.item_id, "delta": delta})]
+
+    def _on_transcript_done(self, event: dict[str, Any]) -> list[Action]:
+        interrupted = event.get("response_id") in self._dropped_responses
+        return [Publish("assistant.transcript.completed", {
+            "item_id": event.get("item_id"), "text": str(event.get("transcript") or event.get("text") or ""),
+            "interrupted": interrupted})]
+
+    def _on_response_done(self, event: dict[str, Any]) -> list[Action]:
+        response = event.get("response") or {}
+        if response.get("id") == self.response_id:
+            self.response_id = None
+        self._dropped_responses.discard(response.get("id"))
+        return [Publish("assistant.response.done", {
+            "response_id": response.get("id"), "status": response.get("status"),
+            "usage": response.get("usage") or {}})]
+
+    def _on_user_transcript(self, event: dict[str, Any]) -> list[Action]:
+        return [Publish("user.transcript.completed", {"item_id": event.get("item_id"),
+                                                      "text": str(event.get("transcript") or "")})]
+
+    def _on_error(self, event: dict[str, Any]) -> list[Action]:
+        error = ServerError.from_event(event)
+        if error.fatal:
+            self.error = f"{error.code}: {error.message}"
+        return [Publish("error", {"code": error.code, "message": error.message,
+                                  "event_id": error.event_id, "fatal": error.fatal})]
+
+
+_HANDLERS = {
+    "session.created": Conversation._on_session_created,
+    "input_audio_buffer.speech_started": Conversation._on_speech_started,
+    "input_audio_buffer.speech_stopped": Conversation._on_speech_stopped,
+    "response.created": Conversation._on_response_created,
+    "response.output_item.added": Conversation._on_output_item_added,
+    "response.output_audio.delta": Conversation._on_audio_delta,
+    "response.output_audio_transcript.delta": Conversation._on_transcript_delta,
+    "response.output_audio_transcript.done": Conversation._on_transcript_done,
+    "response.done": Conversation._on_response_done,
+    "conversation.item.input_audio_transcription.completed": Conversation._on_user_transcript,
+    "error": Conversation._on_error,
+}

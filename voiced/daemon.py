@@ -1,0 +1,273 @@
+"""The daemon's wiring: one nursery owning the control socket, the audio and the session.
+
+Data walks one way. Microphone frames go capture -> conversation -> outbox -> connection;
+server events go connection -> conversation -> actions (send, play, stop, publish).
+The conversation decides; this module only carries its actions out.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import trio
+
+from voiced.audio.duplex import Audio
+from voiced.bus import Bus
+from voiced.config import ConfigError, Settings, load_settings
+from voiced.control import ControlServer, MethodRegistry
+from voiced.conversation import Action, Conversation, Play, Publish, Send, StopPlayback
+from voiced.realtime.connection import SessionEnded, run_session
+from voiced.realtime.protocol import ClientEvent, ServerEvent, realtime_url, session_config
+from voiced.systemd import notify
+
+log = logging.getLogger("voiced")
+
+OUTBOX_SIZE = 1000
+RESERVED_FOR_CONTROL = 100
+"""Outbox slots microphone audio may not take, so a truncate is never dropped for audio."""
+RETRY_DELAYS_S = (1, 2, 4, 8, 15, 30)
+
+
+@dataclass
+class Counters:
+    """What `status` reports as counts."""
+
+    frames_sent: int = 0
+    frames_dropped: int = 0
+    server_events: int = 0
+    responses: int = 0
+    interruptions: int = 0
+    sessions: int = 0
+    started_at: float = field(default_factory=time.monotonic)
+
+
+@dataclass(frozen=True)
+class Options:
+    """What the command line says beyond the configuration."""
+
+    config_path: Path | None = None
+    assistant: str | None = None
+    simulate: bool = False
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+
+class Daemon:
+    def __init__(self, settings: Settings, options: Options) -> None:
+        self.settings = settings
+        self.options = options
+        self.profile = settings.profile(options.assistant)
+        self.bus = Bus()
+        self.conversation = Conversation(session_config(settings, self.profile))
+        self.audio = Audio(settings.audio)
+        self.counters = Counters()
+        self.methods = MethodRegistry()
+        self.control = ControlServer(settings.socket_path, self.methods)
+        self.url: str | None = None
+        self._outbox_send, self._outbox = trio.open_memory_channel[ClientEvent](OUTBOX_SIZE)
+        self._nursery: trio.Nursery | None = None
+        self._reconnect = trio.Event()
+        self._failures = 0
+
+    # -- running -------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Run until SIGTERM/SIGINT or `shutdown`; raise start-up errors before READY."""
+        from voiced.commands import register_commands
+
+        register_commands(self)
+        try:
+            async with trio.open_nursery() as nursery:
+                self._nursery = nursery
+                nursery.start_soon(self._handle_signals)
+                await nursery.start(self.control.serve)
+                base_url = self.settings.api.base_url
+                if self.options.simulate:
+                    from voiced.simulator import Simulator
+
+                    base_url = await nursery.start(Simulator().serve)
+                self.url = realtime_url(base_url, self.settings.api.model)
+                await self.audio.open(on_drained=self._playback_drained)
+                nursery.start_soon(self._keep_session)
+                nursery.start_soon(self._stream_microphone)
+                notify(READY="1", STATUS="connecting")
+                log.info("voiced ready: control socket %s", self.settings.socket_path)
+        finally:
+            with trio.CancelScope(shield=True):
+                await self.audio.close()
+            log.info("voiced stopped")
+
+    def stop(self, after_s: float = 0.0) -> None:
+        """End the daemon (after `after_s`): every task is cancelled, resources released."""
+        if self._nursery is None:
+            return
+        if after_s > 0:
+            self._nursery.cancel_scope.deadline = min(self._nursery.cancel_scope.deadline,
+                                                      trio.current_time() + after_s)
+        else:
+            self._nursery.cancel_scope.cancel()
+        notify(STOPPING="1")
+
+    async def _handle_signals(self) -> None:
+        with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as signals:
+            async for signum in signals:
+                if signum == signal.SIGHUP:
+                    await self.reload()
+                else:
+                    log.info("%s received, stopping", signal.Signals(signum).name)
+                    self.stop()
+
+    async def reload(self) -> None:
+        """Re-read the configuration; a bad one is logged and the running one kept."""
+        try:
+            settings = await trio.to_thread.run_sync(
+                lambda: load_settings(self.options.config_path, **self.options.overrides))
+            profile = settings.profile(self.options.assistant)
+        except ConfigError as exc:
+            log.error("reload failed, keeping the running configuration: %s", exc)
+            return
+        self.settings, self.profile = settings, profile
+        self.conversation.session = session_config(settings, profile)
+        if self.conversation.connected:
+            self._send(self.conversation.events.session_update(self.conversation.session))
+        log.info("configuration reloaded")
+
+    # -- the session ---------------------------------------------------------
+
+    async def _keep_session(self) -> None:
+        """Hold a session open, reconnecting with growing delays; stop at a fatal error."""
+        assert self.url is not None
+        key = self.settings.api.key.get_secret_value() if self.settings.api.key else "simulated"
+        while True:
+            try:
+                await run_session(self.url, key, timeout=self.settings.api.timeout, outbox=self._outbox,
+                                  on_open=self._session_opened, on_event=self._server_event)
+            except SessionEnded as ended:
+                self.apply(self.conversation.connection_lost(ended.reason, fatal=ended.fatal))
+                self._drop_outbox()
+                if ended.fatal:
+                    log.error("session failed: %s (not retrying)", ended)
+                    notify(STATUS=f"error: {ended}")
+                    await self._reconnect.wait()
+                    self._reconnect = trio.Event()
+                    continue
+                delay = RETRY_DELAYS_S[min(self._failures, len(RETRY_DELAYS_S) - 1)]
+                self._failures += 1
+                log.warning("session ended: %s; reconnecting in %d s", ended, delay)
+                await trio.sleep(delay)
+
+    def _session_opened(self) -> None:
+        self.counters.sessions += 1
+        self._failures = 0
+        self.apply(self.conversation.connection_opened())
+
+    def _server_event(self, event: ServerEvent) -> None:
+        self.counters.server_events += 1
+        if log.isEnabledFor(logging.DEBUG) and not str(event.get("type", "")).endswith(".delta"):
+            log.debug("server: %s", event.get("type"))
+        if event.get("type") == "response.done":
+            self.counters.responses += 1
+        self.apply(self.conversation.server_event(event))
+        if self.conversation.error is not None:
+            raise SessionEnded(self.conversation.error, fatal=True)
+
+    def _drop_outbox(self) -> None:
+        """Events queued for a session that ended would be wrong in the next one."""
+        while True:
+            try:
+                self._outbox.receive_nowait()
+            except trio.WouldBlock:
+                return
+
+    async def _stream_microphone(self) -> None:
+        assert self.audio.capture is not None
+        async for frame in self.audio.capture.frames:
+            event = self.conversation.microphone_frame(frame.pcm)
+            if event is None:
+                continue
+            used = self._outbox_send.statistics().current_buffer_used
+            if used >= OUTBOX_SIZE - RESERVED_FOR_CONTROL:
+                self.counters.frames_dropped += 1
+                continue
+            self._outbox_send.send_nowait(event)
+            self.counters.frames_sent += 1
+
+    # -- carrying out the conversation's actions --------------------------------------
+
+    def apply(self, actions: list[Action]) -> None:
+        """Carry out what the conversation decided."""
+        for action in actions:
+            if isinstance(action, Send):
+                self._send(action.event)
+            elif isinstance(action, Play):
+                if self.audio.playback is not None:
+                    self.audio.playback.enqueue(action.item_id, action.pcm)
+            elif isinstance(action, StopPlayback):
+                self._stop_playback(action.item_id)
+            elif isinstance(action, Publish):
+                self._publish(action)
+
+    def _send(self, event: ClientEvent) -> None:
+        try:
+            self._outbox_send.send_nowait(event)
+        except trio.WouldBlock:
+            log.error("outbox full: dropped %s", event.get("type"))
+
+    def _stop_playback(self, item_id: str) -> None:
+        playback = self.audio.playback
+        played_ms = 0.0
+        if playback is not None:
+            playback.stop()
+            played_ms = playback.played_ms(item_id)
+        self.apply(self.conversation.playback_stopped(item_id, played_ms))
+
+    def _publish(self, action: Publish) -> None:
+        if action.type == "state.changed":
+            notify(STATUS=action.data["state"])
+            log.info("state: %s", action.data["state"])
+        elif action.type == "assistant.interrupted":
+            self.counters.interruptions += 1
+            log.info("interrupted after %d ms of %s", action.data["played_ms"], action.data["item_id"])
+        elif action.type == "error":
+            log.warning("server error %s: %s", action.data.get("code"), action.data.get("message"))
+        self.bus.publish(action.type, action.data)
+
+    def _playback_drained(self) -> None:
+        self.apply(self.conversation.playback_drained())
+
+    # -- for the control methods ------------------------------------------------------
+
+    def request_reconnect(self) -> None:
+        self._reconnect.set()
+
+    def status(self) -> dict[str, Any]:
+        c = self.counters
+        return {
+            "state": self.conversation.state.value,
+            "paused": self.conversation.paused,
+            "error": self.conversation.error,
+            "session": {
+                "id": self.conversation.session_id,
+                "connected": self.conversation.connected,
+                "url": self.url.split("?", 1)[0] if self.url else None,
+                "model": self.settings.api.model,
+                "simulated": self.options.simulate,
+            },
+            "devices": self.audio.describe(),
+            "uptime_s": round(time.monotonic() - c.started_at, 1),
+            "pid": os.getpid(),
+            "counts": {
+                "frames_sent": c.frames_sent,
+                "frames_dropped": c.frames_dropped,
+                "server_events": c.server_events,
+                "responses": c.responses,
+                "interruptions": c.interruptions,
+                "sessions": c.sessions,
+                "events_published": self.bus.published,
+            },
+        }

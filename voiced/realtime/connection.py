@@ -1,0 +1,138 @@
+"""One Realtime session over trio-websocket: send queued client events, deliver server events.
+
+The connection decides nothing: it carries JSON both ways, keeps the socket alive with
+WebSocket pings, and ends with a `SessionEnded` that says why, so the daemon can
+show a clear state instead of crashing.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import trio
+from trio_websocket import (
+    ConnectionClosed,
+    ConnectionRejected,
+    HandshakeError,
+    WebSocketConnection,
+    open_websocket_url,
+)
+
+from voiced.realtime.protocol import ClientEvent, ServerEvent
+
+if sys.version_info < (3, 11):
+    from exceptiongroup import BaseExceptionGroup
+
+log = logging.getLogger("voiced.realtime")
+
+PING_INTERVAL_S = 15.0
+MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class SessionEnded(Exception):
+    """Why a session ended; `fatal` means retrying cannot help (a refused key, say)."""
+
+    reason: str
+    fatal: bool = False
+    code: int | None = None
+
+    def __str__(self) -> str:
+        return self.reason
+
+
+async def run_session(
+    url: str,
+    key: str,
+    *,
+    timeout: float,
+    outbox: trio.MemoryReceiveChannel[ClientEvent],
+    on_open: Callable[[], None],
+    on_event: Callable[[ServerEvent], None],
+) -> None:
+    """Connect to `url`, then pump `outbox` to the server and server events to `on_event`.
+
+    Returns only by raising SessionEnded. `on_event` runs in the receiving task and must
+    not block; `on_open` is called once the handshake succeeded.
+    """
+    headers = [("Authorization", f"Bearer {key}")]
+    try:
+        async with open_websocket_url(url, extra_headers=headers, connect_timeout=timeout,
+                                      disconnect_timeout=2, max_message_size=MAX_MESSAGE_BYTES) as ws:
+            log.info("connected to %s", _without_query(url))
+            on_open()
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(_send_loop, ws, outbox)
+                nursery.start_soon(_keep_alive, ws, timeout)
+                await _receive_loop(ws, on_event)
+    except BaseException as exc:
+        ended = _explain(_innermost(exc), url)
+        if ended is None:
+            raise
+        raise ended from None
+    raise SessionEnded("session ended")
+
+
+def _innermost(exc: BaseException) -> BaseException:
+    """The first real error inside (possibly nested) exception groups from our nurseries."""
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    return exc
+
+
+def _explain(exc: BaseException, url: str) -> SessionEnded | None:
+    """A SessionEnded for the ways a session can end; None for anything else (a bug)."""
+    where = _without_query(url)
+    if isinstance(exc, SessionEnded):
+        return exc
+    if isinstance(exc, ConnectionRejected):
+        return SessionEnded(f"{where} refused the connection (HTTP {exc.status_code})",
+                            fatal=exc.status_code in (401, 403))
+    if isinstance(exc, HandshakeError):
+        return SessionEnded(f"cannot connect to {where}: {exc or type(exc).__name__}")
+    if isinstance(exc, ConnectionClosed):
+        code, text = exc.reason.code, exc.reason.reason
+        return SessionEnded(f"server closed the session ({code}{': ' + text if text else ''})",
+                            code=code)
+    if isinstance(exc, OSError):
+        return SessionEnded(f"cannot connect to {where}: {exc.strerror or exc}")
+    return None
+
+
+def _without_query(url: str) -> str:
+    return url.split("?", 1)[0]
+
+
+async def _receive_loop(ws: WebSocketConnection, on_event: Callable[[ServerEvent], None]) -> None:
+    while True:
+        message = await ws.get_message()
+        try:
+            event: Any = json.loads(message)
+        except ValueError:
+            log.warning("ignoring a server message that is not JSON (%d bytes)", len(message))
+            continue
+        if not isinstance(event, dict) or not isinstance(event.get("type"), str):
+            log.warning("ignoring a server message without a type")
+            continue
+        on_event(event)
+
+
+async def _send_loop(ws: WebSocketConnection, outbox: trio.MemoryReceiveChannel[ClientEvent]) -> None:
+    async for event in outbox:
+        await ws.send_message(json.dumps(event, separators=(",", ":")))
+
+
+async def _keep_alive(ws: WebSocketConnection, timeout: float) -> None:
+    """Ping every 15 s; a pong later than `timeout` means the link is dead."""
+    while True:
+        await trio.sleep(PING_INTERVAL_S)
+        with trio.move_on_after(timeout) as scope:
+            await ws.ping()
+        if scope.cancelled_caught:
+            await ws.aclose(code=1011, reason="keep-alive timeout")
+            raise SessionEnded(f"no pong within {timeout:g} s")

@@ -1,0 +1,164 @@
+"""The Realtime API's GA wire format, without I/O.
+
+Builds every client event voiced sends and normalises the server events it receives.
+Nothing here touches a socket: the connection module carries these dicts, the
+conversation module decides which ones to send.
+"""
+
+from __future__ import annotations
+
+import base64
+import itertools
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlencode, urlsplit, urlunsplit
+
+from voiced.config import WIRE_RATE, AssistantProfile, Settings
+
+ClientEvent = dict[str, Any]
+ServerEvent = dict[str, Any]
+
+FATAL_ERROR_CODES = frozenset(
+    {"invalid_api_key", "insufficient_quota", "account_deactivated", "billing_hard_limit_reached"}
+)
+"""Error codes after which retrying cannot help."""
+
+BETA_ALIASES = {
+    "response.audio.delta": "response.output_audio.delta",
+    "response.audio.done": "response.output_audio.done",
+    "response.audio_transcript.delta": "response.output_audio_transcript.delta",
+    "response.audio_transcript.done": "response.output_audio_transcript.done",
+    "response.text.delta": "response.output_text.delta",
+    "response.text.done": "response.output_text.done",
+    "conversation.item.created": "conversation.item.added",
+}
+"""Beta server event names some local Realtime-compatible servers still send."""
+
+
+def realtime_url(base_url: str, model: str) -> str:
+    """`http://host/v1` -> `ws://host/v1/realtime?model=...` (https -> wss), as the SDK does."""
+    parts = urlsplit(base_url)
+    scheme = {"http": "ws", "https": "wss"}.get(parts.scheme, parts.scheme)
+    if scheme not in ("ws", "wss"):
+        raise ValueError(f"api.base_url must be http(s):// or ws(s)://, not {base_url!r}")
+    path = parts.path.rstrip("/") + "/realtime"
+    return urlunsplit((scheme, parts.netloc, path, urlencode({"model": model}), ""))
+
+
+def session_config(settings: Settings, profile: AssistantProfile) -> dict[str, Any]:
+    """The GA `session` object for `session.update`, from the configuration."""
+    audio = settings.audio
+    turn_detection: dict[str, Any] | None
+    if audio.turn_detection == "manual":
+        turn_detection = None
+    elif audio.turn_detection == "semantic_vad":
+        turn_detection = {"type": "semantic_vad", "eagerness": "auto",
+                          "create_response": True, "interrupt_response": True}
+    else:
+        turn_detection = {"type": "server_vad", "threshold": audio.vad_threshold,
+                          "prefix_padding_ms": 300, "silence_duration_ms": 500,
+                          "create_response": True, "interrupt_response": True}
+    audio_input: dict[str, Any] = {
+        "format": {"type": "audio/pcm", "rate": WIRE_RATE},
+        "turn_detection": turn_detection,
+        "noise_reduction": (None if audio.noise_reduction == "off"
+                            else {"type": audio.noise_reduction}),
+    }
+    if settings.transcription.enabled:
+        transcription: dict[str, Any] = {"model": settings.transcription.model}
+        if settings.transcription.language:
+            transcription["language"] = settings.transcription.language
+        audio_input["transcription"] = transcription
+    session: dict[str, Any] = {
+        "type": "realtime",
+        "model": settings.api.model,
+        "output_modalities": list(profile.output_modalities),
+        "audio": {
+            "input": audio_input,
+            "output": {"format": {"type": "audio/pcm", "rate": WIRE_RATE},
+                       "voice": profile.voice},
+        },
+    }
+    if profile.instructions:
+        session["instructions"] = profile.instructions
+    if profile.prompt_id:
+        session["prompt"] = {"id": profile.prompt_id}
+    return session
+
+
+@dataclass
+class ClientEvents:
+    """Builds client events, each with its own `event_id` so an `error` can name it."""
+
+    prefix: str = "voiced"
+    _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
+
+    def _event(self, type_: str, **fields: Any) -> ClientEvent:
+        return {"type": type_, "event_id": f"{self.prefix}_{next(self._ids)}", **fields}
+
+    def session_update(self, session: Mapping[str, Any]) -> ClientEvent:
+        return self._event("session.update", session=dict(session))
+
+    def append_audio(self, pcm: bytes) -> ClientEvent:
+        return self._event("input_audio_buffer.append", audio=base64.b64encode(pcm).decode())
+
+    def commit_audio(self) -> ClientEvent:
+        return self._event("input_audio_buffer.commit")
+
+    def clear_audio(self) -> ClientEvent:
+        return self._event("input_audio_buffer.clear")
+
+    def create_response(self) -> ClientEvent:
+        return self._event("response.create")
+
+    def cancel_response(self, response_id: str | None = None) -> ClientEvent:
+        if response_id is None:
+            return self._event("response.cancel")
+        return self._event("response.cancel", response_id=response_id)
+
+    def truncate_item(self, item_id: str, audio_end_ms: int) -> ClientEvent:
+        return self._event("conversation.item.truncate", item_id=item_id,
+                           content_index=0, audio_end_ms=audio_end_ms)
+
+    def delete_item(self, item_id: str) -> ClientEvent:
+        return self._event("conversation.item.delete", item_id=item_id)
+
+    def add_user_text(self, text: str) -> ClientEvent:
+        return self._event("conversation.item.create", item={
+            "type": "message", "role": "user",
+            "content": [{"type": "input_text", "text": text}]})
+
+
+def normalise(event: Mapping[str, Any]) -> ServerEvent:
+    """A server event under its GA name (beta aliases renamed); other fields untouched."""
+    type_ = event.get("type")
+    if isinstance(type_, str) and type_ in BETA_ALIASES:
+        return {**event, "type": BETA_ALIASES[type_]}
+    return dict(event)
+
+
+def decode_audio(event: Mapping[str, Any]) -> bytes:
+    """The PCM16 bytes of an audio delta (`delta` in GA, `audio` in some servers)."""
+    return base64.b64decode(event.get("delta") or event.get("audio") or "")
+
+
+@dataclass(frozen=True)
+class ServerError:
+    """An `error` event's content."""
+
+    type: str
+    code: str | None
+    message: str
+    event_id: str | None
+
+    @classmethod
+    def from_event(cls, event: Mapping[str, Any]) -> ServerError:
+        error = event.get("error") or {}
+        return cls(type=str(error.get("type") or "error"), code=error.get("code"),
+                   message=str(error.get("message") or "unknown error"),
+                   event_id=error.get("event_id"))
+
+    @property
+    def fatal(self) -> bool:
+        return self.code in FATAL_ERROR_CODES

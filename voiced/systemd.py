@@ -1,0 +1,31 @@
+"""sd_notify: telling systemd we are ready, what we are doing, and that we are alive."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+
+log = logging.getLogger("voiced")
+
+
+def notify(**fields: str) -> bool:
+    """Send `KEY=value` lines to $NOTIFY_SOCKET, e.g. notify(READY="1", STATUS="listening").
+
+    Returns False when not under systemd (no NOTIFY_SOCKET) or the datagram failed;
+    a failure is logged once at debug level and never raised: notification is advisory.
+    """
+    address = os.environ.get("NOTIFY_SOCKET")
+    if not address:
+        return False
+    if address.startswith("@"):
+        address = "\0" + address[1:]  # abstract namespace
+    message = "\n".join(f"{key}={value}" for key, value in fields.items()).encode()
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
+            sock.connect(address)
+            sock.sendall(message)
+    except OSError as exc:
+        log.debug("sd_notify to %s failed: %s", address, exc)
+        return False
+    return True
