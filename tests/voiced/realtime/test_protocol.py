@@ -1,0 +1,81 @@
+"""Client events are valid GA events (checked with the openai SDK's own types)."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+from openai.types.realtime import RealtimeClientEvent
+from pydantic import TypeAdapter
+
+from voiced.config import Settings
+from voiced.realtime.protocol import ClientEvents, ServerError, normalise, realtime_url, session_config
+
+CLIENT_EVENT = TypeAdapter(RealtimeClientEvent)
+
+
+@pytest.mark.parametrize(("base", "url"), [
+    ("https://api.openai.com/v1", "wss://api.openai.com/v1/realtime?model=gpt-realtime"),
+    ("http://127.0.0.1:8123/v1/", "ws://127.0.0.1:8123/v1/realtime?model=gpt-realtime"),
+    ("ws://localhost:9/v1", "ws://localhost:9/v1/realtime?model=gpt-realtime"),
+])
+def test_realtime_url(base: str, url: str) -> None:
+    assert realtime_url(base, "gpt-realtime") == url
+
+
+def test_realtime_url_rejects_other_schemes() -> None:
+    with pytest.raises(ValueError, match="http"):
+        realtime_url("ftp://example/v1", "m")
+
+
+@pytest.mark.parametrize("turn_detection", ["server_vad", "semantic_vad", "manual"])
+@pytest.mark.parametrize("noise_reduction", ["near_field", "far_field", "off"])
+def test_session_update_is_ga(turn_detection: str, noise_reduction: str) -> None:
+    settings = Settings(audio={"turn_detection": turn_detection, "noise_reduction": noise_reduction},
+                        assistant={"instructions": "be brief", "prompt_id": "pmpt_1", "voice": "cedar"},
+                        transcription={"language": "en"})
+    session = session_config(settings, settings.profile())
+    event = ClientEvents().session_update(session)
+    parsed = CLIENT_EVENT.validate_python(event)
+    assert parsed.type == "session.update"
+    audio_input = event["session"]["audio"]["input"]
+    assert audio_input["format"] == {"type": "audio/pcm", "rate": 24000}
+    assert (audio_input["turn_detection"] is None) == (turn_detection == "manual")
+    assert event["session"]["prompt"] == {"id": "pmpt_1"}
+
+
+def test_transcription_can_be_switched_off() -> None:
+    settings = Settings(transcription={"enabled": False})
+    assert "transcription" not in session_config(settings, settings.profile())["audio"]["input"]
+
+
+def test_every_client_event_validates() -> None:
+    events = ClientEvents()
+    built = [
+        events.append_audio(b"\x00\x01" * 480),
+        events.commit_audio(),
+        events.clear_audio(),
+        events.create_response(),
+        events.cancel_response(),
+        events.cancel_response("resp_1"),
+        events.truncate_item("item_1", 1234),
+        events.delete_item("item_1"),
+        events.add_user_text("hello"),
+    ]
+    for event in built:
+        CLIENT_EVENT.validate_python(event)
+    assert len({e["event_id"] for e in built}) == len(built)
+    assert base64.b64decode(built[0]["audio"]) == b"\x00\x01" * 480
+
+
+def test_beta_names_are_renamed_and_others_kept() -> None:
+    assert normalise({"type": "response.audio_transcript.delta"})["type"] == \
+        "response.output_audio_transcript.delta"
+    assert normalise({"type": "response.output_audio.delta", "x": 1}) == \
+        {"type": "response.output_audio.delta", "x": 1}
+
+
+def test_fatal_error_codes() -> None:
+    error = ServerError.from_event({"type": "error", "error": {"code": "insufficient_quota", "message": "m"}})
+    assert error.fatal
+    assert not ServerError.from_event({"type": "error", "error": {"code": "response_cancel_not_active"}}).fatal

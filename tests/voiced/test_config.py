@@ -1,0 +1,88 @@
+"""Configuration precedence, key names, secrets and one-line errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from voiced.config import ConfigError, load_settings, masked
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for name in ("OPENAI_API_KEY", "VOICED_CONFIG", "VOICED_API__BASE_URL", "VOICED_API__MODEL",
+                 "VOICED_AUDIO__INPUT_DEVICE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)  # .env is read from the working directory
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+def test_defaults_without_any_file() -> None:
+    settings = load_settings()
+    assert settings.api.model == "gpt-realtime"
+    assert settings.api.base_url == "https://api.openai.com/v1"
+    assert settings.audio.chunk_ms == 20
+    assert settings.api.key is None
+
+
+def test_precedence_toml_dotenv_env_flags(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = write(tmp_path / "c.toml", '[api]\nmodel = "from-toml"\nbase_url = "http://toml/v1"\n'
+                   'timeout = 3\n[audio]\ninput_device = "toml-mic"\n')
+    write(tmp_path / ".env", "VOICED_API__BASE_URL=http://dotenv/v1\nVOICED_API__MODEL=from-dotenv\n")
+    monkeypatch.setenv("VOICED_API__MODEL", "from-env")
+    settings = load_settings(config, audio={"input_device": "flag-mic"})
+    assert settings.api.timeout == 3                      # toml over default
+    assert settings.api.base_url == "http://dotenv/v1"    # .env over toml
+    assert settings.api.model == "from-env"               # environment over .env
+    assert settings.audio.input_device == "flag-mic"      # command line over everything
+
+
+def test_openai_api_key_fills_api_key_and_is_masked(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-secret-123")
+    settings = load_settings()
+    assert settings.api.key is not None
+    assert settings.api.key.get_secret_value() == "sk-test-secret-123"
+    dumped = json.dumps(masked(settings))
+    assert "sk-test-secret-123" not in dumped and "**********" in dumped
+    assert "sk-test-secret-123" not in repr(settings)
+
+
+def test_voiced_config_env_names_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VOICED_CONFIG", str(write(tmp_path / "x.toml", "[listen]\nmode = \"wake\"\n")))
+    assert load_settings().listen.mode == "wake"
+
+
+@pytest.mark.parametrize(("text", "needle"), [
+    ("[audio]\nchunk_ms = -1\n", "audio.chunk_ms"),
+    ("[audio]\necho = \"loud\"\n", "audio.echo"),
+    ("[nope]\nx = 1\n", "nope"),
+    ("[audio\n", "invalid configuration"),
+])
+def test_bad_values_are_one_line(tmp_path: Path, text: str, needle: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(write(tmp_path / "bad.toml", text))
+    message = str(caught.value)
+    assert needle in message and "\n" not in message
+
+
+def test_missing_explicit_file_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_settings(tmp_path / "absent.toml")
+
+
+def test_assistant_profiles(tmp_path: Path) -> None:
+    config = write(tmp_path / "c.toml", '[assistant]\nvoice = "marin"\ninstructions = "base"\n'
+                   '[assistants.pirate]\ninstructions = "arr"\n')
+    settings = load_settings(config)
+    assert settings.profile("pirate").instructions == "arr"
+    assert settings.profile("pirate").voice == "marin"
+    assert settings.profile().instructions == "base"
+    with pytest.raises(ConfigError, match="pirate"):
+        settings.profile("ninja")

@@ -1,0 +1,140 @@
+"""The conversation core, fed events by hand: every decision without a socket or a device."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+
+from voiced.config import Settings
+from voiced.conversation import Conversation, Play, Publish, Send, State, StopPlayback
+from voiced.realtime.protocol import session_config
+
+
+def audio_delta(response_id: str, item_id: str, ms: int) -> dict:
+    pcm = b"\x01\x00" * (24 * ms)
+    return {"type": "response.output_audio.delta", "response_id": response_id, "item_id": item_id,
+            "output_index": 0, "content_index": 0, "delta": base64.b64encode(pcm).decode()}
+
+
+def sends(actions: list) -> list[dict]:
+    return [a.event for a in actions if isinstance(a, Send)]
+
+
+def published(actions: list, type_: str) -> list[dict]:
+    return [a.data for a in actions if isinstance(a, Publish) and a.type == type_]
+
+
+@pytest.fixture
+def conversation() -> Conversation:
+    conv = Conversation(session_config(Settings(), Settings().profile()))
+    conv.connection_opened()
+    actions = conv.server_event({"type": "session.created", "session": {"id": "sess_1"}})
+    assert sends(actions)[0]["type"] == "session.update"
+    return conv
+
+
+def start_response(conv: Conversation, ms: int = 1000) -> list:
+    conv.server_event({"type": "response.created", "response": {"id": "resp_1"}})
+    conv.server_event({"type": "response.output_item.added", "response_id": "resp_1",
+                       "item": {"id": "item_a", "type": "message", "role": "assistant"}})
+    return conv.server_event(audio_delta("resp_1", "item_a", ms))
+
+
+def test_states_follow_a_turn(conversation: Conversation) -> None:
+    assert conversation.state is State.LISTENING
+    conversation.server_event({"type": "input_audio_buffer.speech_started", "item_id": "u1"})
+    assert conversation.state is State.USER_SPEAKING
+    conversation.server_event({"type": "input_audio_buffer.speech_stopped", "item_id": "u1"})
+    assert conversation.state is State.THINKING
+    actions = start_response(conversation)
+    assert conversation.state is State.SPEAKING
+    assert [a for a in actions if isinstance(a, Play)][0].item_id == "item_a"
+    conversation.server_event({"type": "response.done", "response": {"id": "resp_1", "status": "completed"}})
+    assert conversation.state is State.SPEAKING  # still playing what arrived
+    actions = conversation.playback_drained()
+    assert conversation.state is State.LISTENING
+    assert published(actions, "state.changed") == [{"state": "listening", "previous": "speaking"}]
+
+
+def test_barge_in_truncates_to_what_was_played_and_lets_the_server_cancel(conversation: Conversation) -> None:
+    start_response(conversation, ms=1000)
+    actions = conversation.server_event({"type": "input_audio_buffer.speech_started", "item_id": "u2"})
+    assert [a for a in actions if isinstance(a, StopPlayback)] == [StopPlayback("item_a")]
+    actions = conversation.playback_stopped("item_a", 420.7)
+    assert [(e["type"], e.get("audio_end_ms")) for e in sends(actions)] == [
+        ("conversation.item.truncate", 420)]  # server_vad cancels by itself: no response.cancel
+    assert published(actions, "assistant.interrupted") == [{"item_id": "item_a", "played_ms": 420}]
+    # late audio of the cancelled response is dropped
+    assert conversation.server_event(audio_delta("resp_1", "item_a", 100)) == []
+
+
+def test_played_beyond_received_is_clamped(conversation: Conversation) -> None:
+    start_response(conversation, ms=300)
+    conversation.interrupt()
+    actions = conversation.playback_stopped("item_a", 350.0)
+    truncate = sends(actions)[-1]
+    assert truncate["type"] == "conversation.item.truncate" and truncate["audio_end_ms"] == 300
+
+
+def test_local_interrupt_with_nothing_played_deletes_and_cancels(conversation: Conversation) -> None:
+    start_response(conversation)
+    assert conversation.interrupt() == [StopPlayback("item_a")]
+    types = [e["type"] for e in sends(conversation.playback_stopped("item_a", 0.0))]
+    assert types == ["response.cancel", "conversation.item.delete"]
+
+
+def test_interrupt_after_the_response_finished_does_not_cancel(conversation: Conversation) -> None:
+    start_response(conversation)
+    conversation.server_event({"type": "response.done", "response": {"id": "resp_1", "status": "completed"}})
+    conversation.interrupt()
+    types = [e["type"] for e in sends(conversation.playback_stopped("item_a", 200.0))]
+    assert types == ["conversation.item.truncate"]
+
+
+def test_nothing_to_interrupt_sends_nothing(conversation: Conversation) -> None:
+    assert conversation.interrupt() == []
+    actions = conversation.server_event({"type": "input_audio_buffer.speech_started", "item_id": "u1"})
+    assert not [a for a in actions if isinstance(a, (StopPlayback, Send))]
+
+
+def test_pause_stops_microphone_frames_and_resume_restarts_them(conversation: Conversation) -> None:
+    assert conversation.microphone_frame(b"\0\0")["type"] == "input_audio_buffer.append"
+    conversation.pause()
+    assert conversation.state is State.PAUSED
+    assert conversation.microphone_frame(b"\0\0") is None
+    conversation.resume()
+    assert conversation.microphone_frame(b"\0\0") is not None
+
+
+def test_pause_mid_utterance_clears_the_server_buffer(conversation: Conversation) -> None:
+    conversation.server_event({"type": "input_audio_buffer.speech_started", "item_id": "u1"})
+    assert [e["type"] for e in sends(conversation.pause())] == ["input_audio_buffer.clear"]
+
+
+def test_beta_event_names_are_accepted(conversation: Conversation) -> None:
+    conversation.server_event({"type": "response.created", "response": {"id": "r"}})
+    conversation.server_event({"type": "response.output_item.added", "response_id": "r",
+                               "item": {"id": "i", "type": "message", "role": "assistant"}})
+    beta = dict(audio_delta("r", "i", 40), type="response.audio.delta")
+    assert any(isinstance(a, Play) for a in conversation.server_event(beta))
+
+
+def test_fatal_error_puts_the_conversation_in_error(conversation: Conversation) -> None:
+    actions = conversation.server_event({"type": "error", "error": {
+        "type": "invalid_request_error", "code": "invalid_api_key", "message": "bad key"}})
+    assert conversation.state is State.ERROR
+    assert published(actions, "error")[0]["fatal"] is True
+
+
+def test_no_audio_is_sent_before_the_session_exists() -> None:
+    conv = Conversation({})
+    assert conv.state is State.CONNECTING
+    assert conv.microphone_frame(b"\0\0") is None
+
+
+def test_connection_lost_stops_playback_and_resets_the_turn(conversation: Conversation) -> None:
+    start_response(conversation)
+    actions = conversation.connection_lost("server closed the session (1011)")
+    assert StopPlayback("item_a") in actions
+    assert conversation.state is State.CONNECTING
