@@ -81,6 +81,7 @@ class Daemon:
         from voiced.commands import register_commands
 
         register_commands(self)
+        ready = False
         try:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
@@ -96,11 +97,13 @@ class Daemon:
                 nursery.start_soon(self._keep_session)
                 nursery.start_soon(self._stream_microphone)
                 notify(READY="1", STATUS="connecting")
+                ready = True
                 log.info("voiced ready: control socket %s", self.settings.socket_path)
         finally:
             with trio.CancelScope(shield=True):
                 await self.audio.close()
-            log.info("voiced stopped")
+            if ready:
+                log.info("voiced stopped")
 
     def stop(self, after_s: float = 0.0) -> None:
         """End the daemon (after `after_s`): every task is cancelled, resources released."""

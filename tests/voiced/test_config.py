@@ -86,3 +86,16 @@ def test_assistant_profiles(tmp_path: Path) -> None:
     assert settings.profile().instructions == "base"
     with pytest.raises(ConfigError, match="pirate"):
         settings.profile("ninja")
+
+
+def test_the_example_config_documents_every_key_with_its_default() -> None:
+    from voiced.config import Settings
+
+    example = Path(__file__).parents[2] / "config.example.toml"
+    assert masked(load_settings(example)) == masked(Settings())
+    text = example.read_text()
+    for section, fields in Settings.model_fields.items():
+        assert section in text, section
+        model = fields.annotation
+        for key in getattr(model, "model_fields", {}):
+            assert f"{key} =" in text or f"# {key}" in text, f"{section}.{key} missing from the example"

@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Set up (system packages, venv) and run the whole test suite, as CI does.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+.venv/bin/ruff check .
+exec .venv/bin/python -m pytest "$@"

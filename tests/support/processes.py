@@ -1,0 +1,221 @@
+"""The simulator and the daemon as real processes, and ways to watch them.
+
+Both processes log to files in the test's own folder; the simulator's event log
+(one JSON line per event in either direction, wall-clock stamped) is how tests see
+exactly what the daemon sent.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+PYTHON = sys.executable
+SECRET_KEY = "sk-test-DO-NOT-LEAK-4f1c2a9e7b"
+"""The API key every test daemon gets, so tests can look for it where it must not be."""
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.02) -> Any:
+    """Poll `predicate` until it returns something truthy; fail with `what` after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+        time.sleep(interval)
+
+
+class SimulatorProcess:
+    """`python -m voiced.simulator --strict` with an event log, on a free loopback port."""
+
+    def __init__(self, folder: Path, script: dict[str, Any] | None = None, *extra: str) -> None:
+        self.folder = folder
+        self.event_log = folder / "simulator-events.jsonl"
+        self.stderr = folder / "simulator.stderr"
+        args = [
+            PYTHON,
+            "-m",
+            "voiced.simulator",
+            "--port",
+            "0",
+            "--strict",
+            "--event-log",
+            str(self.event_log),
+            *extra,
+        ]
+        if script is not None:
+            path = folder / "script.json"
+            path.write_text(json.dumps(script))
+            args += ["--script", str(path)]
+        self.process = subprocess.Popen(
+            args, stdout=subprocess.PIPE, stderr=self.stderr.open("wb"), text=True
+        )
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()
+        if "listening on" not in line:
+            self.process.kill()
+            raise AssertionError(f"simulator did not start: {line!r}\n{self.stderr.read_text()}")
+        self.base_url = line.strip().rsplit(" ", 1)[-1]
+
+    def events(self, direction: str = "in") -> list[dict[str, Any]]:
+        """Every logged event in `direction` ("in": sent by the daemon), oldest first."""
+        if not self.event_log.exists():
+            return []
+        records = []
+        for line in self.event_log.read_text().splitlines():
+            if not line.strip():
+                continue
+            record = json.loads(line)
+            if record.get("dir") == direction:
+                records.append(record)
+        return records
+
+    def received(self, type_: str) -> list[dict[str, Any]]:
+        """Records of client events of `type_` the simulator received."""
+        return [r for r in self.events("in") if r["event"].get("type") == type_]
+
+    def sent(self, type_: str) -> list[dict[str, Any]]:
+        return [r for r in self.events("out") if r["event"].get("type") == type_]
+
+    def invalid_events(self) -> list[dict[str, Any]]:
+        return [r for r in self.events("in") if r.get("invalid")]
+
+    def appended_audio(self, since: float = 0.0) -> tuple[np.ndarray, list[float]]:
+        """The PCM16 the daemon appended after `since` (wall time), and each append's time."""
+        chunks, times = [], []
+        for record in self.received("input_audio_buffer.append"):
+            if record["t"] >= since:
+                chunks.append(np.frombuffer(base64.b64decode(record["event"]["audio"]), dtype=np.int16))
+                times.append(record["t"])
+        pcm = np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.int16)
+        return pcm, times
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+class DaemonProcess:
+    """A real `voiced` process with its own runtime dir, home and control socket."""
+
+    def __init__(
+        self,
+        folder: Path,
+        env: dict[str, str],
+        *args: str,
+        config: str | None = None,
+        wait_ready: bool = True,
+    ) -> None:
+        self.folder = folder
+        self.socket = folder / "run" / "voiced" / "control.sock"
+        self.stderr_path = folder / "voiced.stderr"
+        self.env = {
+            **env,
+            "HOME": str(folder / "home"),
+            "XDG_CONFIG_HOME": str(folder / "home" / ".config"),
+            "XDG_DATA_HOME": str(folder / "home" / ".local" / "share"),
+            "XDG_STATE_HOME": str(folder / "home" / ".local" / "state"),
+            "XDG_RUNTIME_DIR": str(folder / "run"),
+            "PYTHONUNBUFFERED": "1",
+        }
+        (folder / "run").mkdir(mode=0o700, exist_ok=True)
+        argv = [str(Path(PYTHON).parent / "voiced"), "--socket", str(self.socket), *args]
+        if config is not None:
+            path = folder / "config.toml"
+            path.write_text(config)
+            argv += ["--config", str(path)]
+        self.process = subprocess.Popen(
+            argv,
+            env=self.env,
+            cwd=folder,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=self.stderr_path.open("wb"),
+        )
+        if wait_ready:
+            self.wait_state("listening", timeout=20)
+
+    @property
+    def stderr(self) -> str:
+        return self.stderr_path.read_text(errors="replace")
+
+    def log_file(self) -> Path:
+        return self.folder / "home" / ".local" / "state" / "voiced" / "log" / "voiced.log"
+
+    def rpc(self, method: str, params: Any = None, timeout: float = 10.0) -> dict[str, Any]:
+        """One JSON-RPC request on a fresh connection; returns the whole response object."""
+        request: dict[str, Any] = {"jsonrpc": "2.0", "id": 1, "method": method}
+        if params is not None:
+            request["params"] = params
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(timeout)
+            sock.connect(str(self.socket))
+            sock.sendall(json.dumps(request).encode() + b"\n")
+            reply = b""
+            while not reply.endswith(b"\n"):
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                reply += chunk
+        return json.loads(reply)
+
+    def status(self) -> dict[str, Any]:
+        return self.rpc("status")["result"]
+
+    def try_state(self) -> str | None:
+        if self.process.poll() is not None:
+            raise AssertionError(f"voiced exited with {self.process.returncode}:\n{self.stderr}")
+        try:
+            return self.status()["state"]
+        except (OSError, ValueError, KeyError):
+            return None
+
+    def wait_state(self, state: str, timeout: float = 10.0) -> None:
+        wait_for(lambda: self.try_state() == state, timeout, f"state {state!r}")
+
+    def voicectl(self, *args: str, timeout: float = 20.0) -> subprocess.CompletedProcess[str]:
+        command = [str(Path(PYTHON).parent / "voicectl"), "--socket", str(self.socket), *args]
+        return subprocess.run(command, env=self.env, capture_output=True, text=True, timeout=timeout)
+
+    def terminate(self, timeout: float = 10.0) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+                raise AssertionError(f"voiced ignored SIGTERM for {timeout:g} s:\n{self.stderr}") from None
+        return self.process.returncode
+
+
+def daemon_env(pulse_env: dict[str, str], simulator: SimulatorProcess) -> dict[str, str]:
+    """The environment of a daemon that talks to `simulator` through the test's PulseAudio."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("VOICED_", "OPENAI_"))}
+    env.update(pulse_env)
+    env.update(
+        {
+            "OPENAI_API_KEY": SECRET_KEY,
+            "VOICED_API__BASE_URL": simulator.base_url,
+            "VOICED_LOGGING__LEVEL": "debug",
+        }
+    )
+    return env

@@ -1,0 +1,145 @@
+"""The daemon end to end: real processes, real PulseAudio, the simulator over a real WebSocket.
+
+Speech goes into the `voiced_mic` null sink (the daemon's microphone is its monitor);
+what the daemon plays is recorded from the `voiced_speaker` monitor. The simulator runs
+with strict validation, and every test fails if the daemon sent it an invalid event.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.support.processes import SECRET_KEY, DaemonProcess, SimulatorProcess, daemon_env, wait_for
+from tests.support.pulse import PulseServer
+from tests.support.signals import active_spans, envelope_similarity, silence, speak
+
+RATE = 24_000
+
+
+@pytest.fixture
+def simulator(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[SimulatorProcess]:
+    marker = request.node.get_closest_marker("script")
+    sim = SimulatorProcess(tmp_path, marker.args[0] if marker else None)
+    try:
+        yield sim
+    finally:
+        sim.stop()
+    invalid = sim.invalid_events()
+    assert not invalid, f"the daemon sent invalid events: {invalid[:3]}"
+
+
+@pytest.fixture
+def daemon(tmp_path: Path, pulse: PulseServer, simulator: SimulatorProcess) -> Iterator[DaemonProcess]:
+    process = DaemonProcess(tmp_path, daemon_env(pulse.env, simulator))
+    try:
+        yield process
+    finally:
+        process.terminate()
+
+
+@pytest.fixture(scope="module")
+def utterance() -> np.ndarray:
+    return speak("Hello there. What is the weather like today?", rate=RATE)
+
+
+def test_speech_reaches_the_simulator_and_its_answer_reaches_the_speaker(
+        pulse: PulseServer, simulator: SimulatorProcess, daemon: DaemonProcess,
+        utterance: np.ndarray) -> None:
+    speaker = pulse.record_speaker()
+    speaker.wait_for_data()
+    started = time.time()
+    pulse.play_into_mic(np.concatenate([utterance, silence(1.0)])).wait(15)
+    wait_for(lambda: simulator.sent("response.done"), 15, "the simulator's response")
+    daemon.wait_state("listening", timeout=15)
+    time.sleep(0.3)
+    heard = speaker.stop()[speaker.sample_index_at(started):]
+
+    appended, _ = simulator.appended_audio(since=started)
+    correlation, _ = envelope_similarity(utterance, appended, RATE)
+    assert correlation > 0.8, f"appended audio does not follow the speech (r={correlation:.2f})"
+
+    spoken = sum(end - start for start, end in active_spans(utterance, RATE))
+    played = sum(end - start for start, end in active_spans(heard, RATE))
+    assert played == pytest.approx(spoken, abs=0.3), "the echoed answer did not come out whole"
+    correlation, _ = envelope_similarity(utterance, heard, RATE)
+    assert correlation > 0.7, f"the speaker did not play the answer (r={correlation:.2f})"
+
+
+def test_pause_stops_appends_and_resume_restarts_them(
+        simulator: SimulatorProcess, daemon: DaemonProcess) -> None:
+    wait_for(lambda: simulator.received("input_audio_buffer.append"), 5, "appends while listening")
+    result = daemon.voicectl("pause")
+    acknowledged = time.time()
+    assert result.returncode == 0, result.stderr
+    assert daemon.status()["state"] == "paused"
+    time.sleep(1.0)
+    late = [r["t"] for r in simulator.received("input_audio_buffer.append") if r["t"] > acknowledged + 0.1]
+    assert not late, f"{len(late)} appends arrived more than 100 ms after pause"
+
+    assert daemon.voicectl("resume").returncode == 0
+    resumed = time.time()
+    wait_for(lambda: [r for r in simulator.received("input_audio_buffer.append") if r["t"] > resumed],
+             2, "appends after resume")
+    assert daemon.status()["state"] == "listening"
+
+
+LONG_ANSWER = {"turns": [{"transcript": "Tell me a long story.",
+                          "response": {"text": "Once upon a time there was a very long tone.",
+                                       "audio": {"tone_s": 8.0, "freq": 440}}}]}
+
+
+@pytest.mark.script(LONG_ANSWER)
+def test_interrupt_silences_the_speaker_and_truncates_to_what_was_heard(
+        pulse: PulseServer, simulator: SimulatorProcess, daemon: DaemonProcess,
+        utterance: np.ndarray) -> None:
+    speaker = pulse.record_speaker()
+    speaker.wait_for_data()
+    started = time.time()
+    pulse.play_into_mic(np.concatenate([utterance, silence(0.8)])).wait(15)
+    daemon.wait_state("speaking", timeout=15)
+    time.sleep(1.5)
+    result = daemon.voicectl("interrupt", "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["interrupted"] is True
+    truncate = wait_for(lambda: simulator.received("conversation.item.truncate"), 5, "a truncate")
+    time.sleep(1.0)
+    heard = speaker.stop()[speaker.sample_index_at(started):]
+
+    spans = active_spans(heard, RATE)
+    assert len(spans) == 1, f"expected one stretch of answer, heard {spans}"
+    heard_ms = (spans[0][1] - spans[0][0]) * 1000
+    assert len(heard) / RATE - spans[0][1] > 0.8, "the speaker did not go silent"
+    audio_end_ms = truncate[0]["event"]["audio_end_ms"]
+    latency_ms = daemon.status()["devices"]["output_latency_ms"]
+    assert abs(audio_end_ms - heard_ms) <= 60 + latency_ms, (
+        f"truncate says {audio_end_ms} ms, the speaker played {heard_ms:.0f} ms")
+    assert not simulator.received("response.cancel") or simulator.sent("response.done")
+
+
+def test_the_key_appears_in_no_output(simulator: SimulatorProcess, daemon: DaemonProcess) -> None:
+    outputs = {
+        "status": json.dumps(daemon.rpc("status")),
+        "describe": json.dumps(daemon.rpc("describe")),
+        "voicectl status --json": daemon.voicectl("status", "--json").stdout,
+        "voicectl devices --json": daemon.voicectl("devices", "--json").stdout,
+    }
+    assert daemon.terminate() == 0
+    outputs["stderr (debug)"] = daemon.stderr
+    outputs["log file (debug)"] = daemon.log_file().read_text()
+    assert "debug" in outputs["log file (debug)"].lower()
+    for where, text in outputs.items():
+        assert text, f"{where} is empty"
+        assert SECRET_KEY not in text, f"the API key leaked into {where}"
+
+
+def test_sigterm_stops_cleanly_and_removes_the_socket(daemon: DaemonProcess) -> None:
+    assert daemon.socket.exists()
+    assert daemon.terminate() == 0
+    assert not daemon.socket.exists()
+    assert "Traceback" not in daemon.stderr

@@ -1,0 +1,115 @@
+"""Start-up as a user meets it: one clear line and a non-zero exit, never a traceback."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.processes import DaemonProcess, SimulatorProcess, daemon_env, wait_for
+from tests.support.pulse import PulseServer
+
+VOICED = str(Path(sys.executable).parent / "voiced")
+
+
+def run_voiced(tmp_path: Path, *args: str, env: dict[str, str] | None = None,
+               ) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("VOICED_", "OPENAI_"))}
+    base.update({"HOME": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path / "cfg"),
+                 "XDG_RUNTIME_DIR": str(tmp_path)})
+    base.update(env or {})
+    return subprocess.run([VOICED, *args], env=base, capture_output=True, text=True, timeout=30, cwd=tmp_path)
+
+
+def assert_one_line(result: subprocess.CompletedProcess[str], code: int, needle: str) -> None:
+    assert result.returncode == code, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert needle in lines[0] and lines[0].startswith("voiced: ")
+    assert "Traceback" not in result.stderr
+
+
+def test_missing_key_without_simulate(tmp_path: Path) -> None:
+    assert_one_line(run_voiced(tmp_path), 2, "OPENAI_API_KEY")
+
+
+def test_unreadable_config(tmp_path: Path) -> None:
+    folder = tmp_path / "config-is-a-folder.toml"
+    folder.mkdir()
+    assert_one_line(run_voiced(tmp_path, "--config", str(folder), "--simulate"), 2, "cannot read config")
+
+
+def test_invalid_config_value(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[audio]\nturn_detection = \"sometimes\"\n")
+    assert_one_line(run_voiced(tmp_path, "--config", str(bad), "--simulate"), 2, "audio.turn_detection")
+
+
+def test_invalid_environment_value(tmp_path: Path) -> None:
+    result = run_voiced(tmp_path, "--simulate", env={"VOICED_AUDIO__CHUNK_MS": "lots"})
+    assert_one_line(result, 2, "audio.chunk_ms")
+
+
+def test_unknown_assistant_profile(tmp_path: Path) -> None:
+    assert_one_line(run_voiced(tmp_path, "--simulate", "--assistant", "nobody"), 2, "nobody")
+
+
+@pytest.fixture
+def simulator(tmp_path: Path) -> Iterator[SimulatorProcess]:
+    sim = SimulatorProcess(tmp_path)
+    yield sim
+    sim.stop()
+
+
+def test_busy_socket_refuses_a_second_daemon(tmp_path: Path, pulse: PulseServer,
+                                             simulator: SimulatorProcess) -> None:
+    (tmp_path / "first").mkdir()
+    first = DaemonProcess(tmp_path / "first", daemon_env(pulse.env, simulator))
+    try:
+        env = daemon_env(pulse.env, simulator)
+        result = run_voiced(tmp_path, "--socket", str(first.socket), env=env)
+        assert_one_line(result, 1, "already running")
+        assert first.status()["state"] == "listening"  # the first one is untouched
+    finally:
+        first.terminate()
+
+
+def test_a_stale_socket_file_is_replaced(tmp_path: Path, pulse: PulseServer,
+                                         simulator: SimulatorProcess) -> None:
+    stale = tmp_path / "run" / "voiced" / "control.sock"
+    stale.parent.mkdir(parents=True, mode=0o700)
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.bind(str(stale))  # bound, never listening: what a crashed daemon leaves
+    daemon = DaemonProcess(tmp_path, daemon_env(pulse.env, simulator))
+    try:
+        assert daemon.status()["state"] == "listening"
+    finally:
+        daemon.terminate()
+
+
+def test_sd_notify_ready_and_status(tmp_path: Path, pulse: PulseServer, simulator: SimulatorProcess) -> None:
+    address = tmp_path / "notify.sock"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as listener:
+        listener.bind(str(address))
+        listener.settimeout(0.2)
+        env = {**daemon_env(pulse.env, simulator), "NOTIFY_SOCKET": str(address)}
+        daemon = DaemonProcess(tmp_path, env, wait_ready=False)
+        messages: list[str] = []
+
+        def received(needle: str) -> bool:
+            with contextlib.suppress(TimeoutError):
+                messages.append(listener.recv(4096).decode())
+            return any(needle in m for m in messages)
+
+        try:
+            wait_for(lambda: received("READY=1"), 20, "READY=1")
+            wait_for(lambda: received("STATUS=listening"), 10, "STATUS=listening")
+        finally:
+            daemon.terminate()
+        wait_for(lambda: received("STOPPING=1"), 5, "STOPPING=1")
