@@ -49,7 +49,7 @@ def test_states_follow_a_turn(conversation: Conversation) -> None:
     assert conversation.state is State.THINKING
     actions = start_response(conversation)
     assert conversation.state is State.SPEAKING
-    assert [a for a in actions if isinstance(a, Play)][0].item_id == "item_a"
+    assert next(a for a in actions if isinstance(a, Play)).item_id == "item_a"
     conversation.server_event({"type": "response.done", "response": {"id": "resp_1", "status": "completed"}})
     assert conversation.state is State.SPEAKING  # still playing what arrived
     actions = conversation.playback_drained()

@@ -76,6 +76,7 @@ def test_beta_names_are_renamed_and_others_kept() -> None:
 
 
 def test_fatal_error_codes() -> None:
-    error = ServerError.from_event({"type": "error", "error": {"code": "insufficient_quota", "message": "m"}})
+    error = ServerError.from_event({"type": "error",
+                                    "error": {"code": "insufficient_quota", "message": "m"}})
     assert error.fatal
     assert not ServerError.from_event({"type": "error", "error": {"code": "response_cancel_not_active"}}).fatal
