@@ -79,4 +79,5 @@ def test_fatal_error_codes() -> None:
     error = ServerError.from_event({"type": "error",
                                     "error": {"code": "insufficient_quota", "message": "m"}})
     assert error.fatal
-    assert not ServerError.from_event({"type": "error", "error": {"code": "response_cancel_not_active"}}).fatal
+    recoverable = {"type": "error", "error": {"code": "response_cancel_not_active"}}
+    assert not ServerError.from_event(recoverable).fatal
