@@ -72,6 +72,22 @@ class Publish:
 Action = Send | Play | StopPlayback | Publish
 
 
+def heard_text(transcript: str, heard_ms: float, received_ms: float) -> str:
+    """The part of `transcript` the user heard: its share of the audio, to a word boundary.
+
+    Transcript deltas arrive alongside the audio they describe, so the share of the
+    audio played is a fair estimate of the share of the words spoken.
+    """
+    if received_ms <= 0 or heard_ms <= 0:
+        return ""
+    if heard_ms >= received_ms:
+        return transcript
+    cut = int(len(transcript) * heard_ms / received_ms)
+    while 0 < cut < len(transcript) and not transcript[cut - 1].isspace() and not transcript[cut].isspace():
+        cut += 1  # finish the word being spoken, not the next one
+    return transcript[:cut].rstrip()
+
+
 def pcm_ms(nbytes: int) -> float:
     """Milliseconds of 24 kHz mono PCM16 in `nbytes`."""
     return nbytes / 2 / WIRE_RATE * 1000
@@ -110,8 +126,11 @@ class Conversation:
         self.response_id: str | None = None
         self.item: AssistantItem | None = None
         self.audio_playing = False
+        self.talking = False
         self._interruption: Interruption | None = None
         self._dropped_responses: set[str] = set()
+        self._cut_transcripts: set[str] = set()
+        self._response_wanted = False
         self._state = State.CONNECTING
 
     # -- state ---------------------------------------------------------------
@@ -124,11 +143,11 @@ class Conversation:
             return State.CONNECTING
         if self.paused:
             return State.PAUSED
-        if self.user_speaking:
+        if self.user_speaking or self.talking:
             return State.USER_SPEAKING
         if self.audio_playing:
             return State.SPEAKING
-        if self.response_id is not None or self.awaiting_response:
+        if self.response_id is not None or self.awaiting_response or self._response_wanted:
             return State.THINKING
         return State.LISTENING
 
@@ -153,7 +172,7 @@ class Conversation:
         if self.audio_playing and self.item is not None:
             actions.append(StopPlayback(self.item.item_id))
         self.connected = False
-        self.user_speaking = self.awaiting_response = False
+        self.user_speaking = self.awaiting_response = self.talking = self._response_wanted = False
         self.response_id, self.item, self._interruption = None, None, None
         if fatal:
             self.error = reason
@@ -169,9 +188,14 @@ class Conversation:
 
     # -- inputs from the microphone, the playback and the user -------------------
 
+    @property
+    def manual_turns(self) -> bool:
+        """Push-to-talk: the server detects no turns, `talk` starts and ends them."""
+        return self.session.get("audio", {}).get("input", {}).get("turn_detection") is None
+
     def microphone_frame(self, pcm: bytes) -> ClientEvent | None:
         """The append event for one captured frame, or None while it must not be sent."""
-        if not self.connected or self.paused:
+        if not self.connected or self.paused or (self.manual_turns and not self.talking):
             return None
         return self.events.append_audio(pcm)
 
@@ -199,6 +223,45 @@ class Conversation:
     def interrupt(self) -> list[Action]:
         """A local interrupt: stop the assistant now; the server is told what was heard."""
         return self._with_state_change(self._begin_interruption(server_cancels=False))
+
+    def say(self, text: str) -> list[Action]:
+        """A typed user turn: add it to the conversation and ask for an answer.
+
+        An answer under way is interrupted first; the new one is asked for once the
+        server has closed the old one (asking earlier is an error).
+        """
+        actions = self._begin_interruption(server_cancels=False)
+        item = self.events.add_user_text(text)
+        actions.append(Send(item))
+        actions.append(Publish("user.transcript.completed", {"item_id": item["item"]["id"], "text": text,
+                                                             "typed": True}))
+        actions.extend(self._ask_for_response())
+        return self._with_state_change(actions)
+
+    def talk(self, start: bool) -> list[Action]:
+        """Push-to-talk: `start` opens a turn (cutting off the assistant), stop sends it."""
+        if start:
+            if self.talking:
+                return []
+            actions = self._begin_interruption(server_cancels=False)
+            actions.append(Send(self.events.clear_audio()))
+            self.talking = True
+            actions.append(Publish("user.speech.started", {"item_id": None, "push_to_talk": True}))
+            return self._with_state_change(actions)
+        if not self.talking:
+            return []
+        self.talking = False
+        actions = [Send(self.events.commit_audio()),
+                   Publish("user.speech.stopped", {"item_id": None, "push_to_talk": True})]
+        actions.extend(self._ask_for_response())
+        return self._with_state_change(actions)
+
+    def _ask_for_response(self) -> list[Action]:
+        if self.response_id is None:
+            self.awaiting_response = True
+            return [Send(self.events.create_response())]
+        self._response_wanted = True  # sent when the active response is done
+        return []
 
     def playback_stopped(self, item_id: str, played_ms: float) -> list[Action]:
         """The playback is silent; `played_ms` of `item_id` came out of the device."""
@@ -232,6 +295,10 @@ class Conversation:
         else:
             actions.append(Send(self.events.delete_item(item.item_id)))
         actions.append(Publish("assistant.interrupted", {"item_id": item.item_id, "played_ms": heard_ms}))
+        actions.append(Publish("assistant.transcript.completed", {
+            "item_id": item.item_id, "text": heard_text(item.transcript, heard_ms, item.received_ms),
+            "interrupted": True}))
+        self._cut_transcripts.add(item.item_id)
         if self.item is item:
             self.item = None
         return actions
@@ -294,23 +361,48 @@ class Conversation:
         return [Publish("assistant.transcript.delta", {"item_id": self.item.item_id, "delta": delta})]
 
     def _on_transcript_done(self, event: dict[str, Any]) -> list[Action]:
-        interrupted = event.get("response_id") in self._dropped_responses
-        return [Publish("assistant.transcript.completed", {
-            "item_id": event.get("item_id"), "text": str(event.get("transcript") or event.get("text") or ""),
-            "interrupted": interrupted})]
+        item_id = event.get("item_id")
+        if item_id in self._cut_transcripts:
+            self._cut_transcripts.discard(item_id)
+            return []  # already reported, cut to what was heard
+        text = str(event.get("transcript") or event.get("text") or "")
+        return [Publish("assistant.transcript.completed", {"item_id": item_id, "text": text,
+                                                           "interrupted": False})]
 
     def _on_response_done(self, event: dict[str, Any]) -> list[Action]:
         response = event.get("response") or {}
         if response.get("id") == self.response_id:
             self.response_id = None
         self._dropped_responses.discard(response.get("id"))
-        return [Publish("assistant.response.done", {
+        actions: list[Action] = [Publish("assistant.response.done", {
             "response_id": response.get("id"), "status": response.get("status"),
             "usage": response.get("usage") or {}})]
+        if self._response_wanted and self.response_id is None:
+            self._response_wanted = False
+            actions.extend(self._ask_for_response())
+        return actions
+
+    def _on_response_text_done(self, event: dict[str, Any]) -> list[Action]:
+        """Text-only sessions: the text is the assistant's transcript."""
+        return [Publish("assistant.transcript.completed", {"item_id": event.get("item_id"),
+                                                           "text": str(event.get("text") or ""),
+                                                           "interrupted": False})]
+
+    def _on_user_transcript_delta(self, event: dict[str, Any]) -> list[Action]:
+        return [Publish("user.transcript.delta", {"item_id": event.get("item_id"),
+                                                  "delta": str(event.get("delta") or "")})]
 
     def _on_user_transcript(self, event: dict[str, Any]) -> list[Action]:
         return [Publish("user.transcript.completed", {"item_id": event.get("item_id"),
                                                       "text": str(event.get("transcript") or "")})]
+
+    def _on_user_transcript_failed(self, event: dict[str, Any]) -> list[Action]:
+        error = event.get("error") or {}
+        return [Publish("user.transcript.failed", {"item_id": event.get("item_id"),
+                                                   "message": str(error.get("message") or "failed")})]
+
+    def _on_rate_limits(self, event: dict[str, Any]) -> list[Action]:
+        return [Publish("rate_limits.updated", {"rate_limits": event.get("rate_limits") or []})]
 
     def _on_error(self, event: dict[str, Any]) -> list[Action]:
         error = ServerError.from_event(event)
@@ -330,6 +422,10 @@ _HANDLERS = {
     "response.output_audio_transcript.delta": Conversation._on_transcript_delta,
     "response.output_audio_transcript.done": Conversation._on_transcript_done,
     "response.done": Conversation._on_response_done,
+    "response.output_text.done": Conversation._on_response_text_done,
+    "conversation.item.input_audio_transcription.delta": Conversation._on_user_transcript_delta,
     "conversation.item.input_audio_transcription.completed": Conversation._on_user_transcript,
+    "conversation.item.input_audio_transcription.failed": Conversation._on_user_transcript_failed,
+    "rate_limits.updated": Conversation._on_rate_limits,
     "error": Conversation._on_error,
 }

@@ -138,3 +138,62 @@ def test_connection_lost_stops_playback_and_resets_the_turn(conversation: Conver
     actions = conversation.connection_lost("server closed the session (1011)")
     assert StopPlayback("item_a") in actions
     assert conversation.state is State.CONNECTING
+
+
+def test_interruption_cuts_the_transcript_to_what_was_heard(conversation: Conversation) -> None:
+    start_response(conversation, ms=1000)
+    conversation.server_event({"type": "response.output_audio_transcript.delta", "response_id": "resp_1",
+                               "item_id": "item_a", "delta": "one two three four five six seven eight"})
+    conversation.interrupt()
+    actions = conversation.playback_stopped("item_a", 500.0)
+    [record] = published(actions, "assistant.transcript.completed")
+    assert record == {"item_id": "item_a", "text": "one two three four", "interrupted": True}
+    # the server's later full transcript does not overwrite what was heard
+    done = {"type": "response.output_audio_transcript.done", "response_id": "resp_2", "item_id": "item_a",
+            "transcript": "one two three four five six seven eight"}
+    assert published(conversation.server_event(done), "assistant.transcript.completed") == []
+
+
+def test_say_adds_a_user_item_and_asks_for_a_response(conversation: Conversation) -> None:
+    actions = conversation.say("what time is it?")
+    create, response = sends(actions)
+    assert create["type"] == "conversation.item.create" and response["type"] == "response.create"
+    assert published(actions, "user.transcript.completed")[0]["item_id"] == create["item"]["id"]
+    assert conversation.state is State.THINKING
+
+
+def test_say_during_an_answer_interrupts_and_waits_for_it_to_close(conversation: Conversation) -> None:
+    start_response(conversation)
+    actions = conversation.say("stop, tell me something else")
+    assert StopPlayback("item_a") in actions
+    assert "response.create" not in [e["type"] for e in sends(actions)]
+    cancel_and_truncate = sends(conversation.playback_stopped("item_a", 100.0))
+    assert [e["type"] for e in cancel_and_truncate] == ["response.cancel", "conversation.item.truncate"]
+    done = conversation.server_event({"type": "response.done", "response": {"id": "resp_1",
+                                                                             "status": "cancelled"}})
+    assert [e["type"] for e in sends(done)] == ["response.create"]
+
+
+def test_push_to_talk_streams_only_while_held() -> None:
+    settings = Settings(audio={"turn_detection": "manual"})
+    conv = Conversation(session_config(settings, settings.profile()))
+    conv.server_event({"type": "session.created", "session": {"id": "s"}})
+    assert conv.microphone_frame(b"\0\0") is None
+    assert [e["type"] for e in sends(conv.talk(start=True))] == ["input_audio_buffer.clear"]
+    assert conv.state is State.USER_SPEAKING
+    assert conv.microphone_frame(b"\0\0") is not None
+    assert [e["type"] for e in sends(conv.talk(start=False))] == ["input_audio_buffer.commit",
+                                                                   "response.create"]
+    assert conv.microphone_frame(b"\0\0") is None
+    assert conv.state is State.THINKING
+
+
+def test_user_transcripts_are_reported_by_item_even_after_the_answer(conversation: Conversation) -> None:
+    start_response(conversation)
+    conversation.server_event({"type": "response.done", "response": {"id": "resp_1", "status": "completed"}})
+    late = conversation.server_event({"type": "conversation.item.input_audio_transcription.completed",
+                                      "item_id": "user_1", "content_index": 0, "transcript": "hi"})
+    assert published(late, "user.transcript.completed") == [{"item_id": "user_1", "text": "hi"}]
+    failed = conversation.server_event({"type": "conversation.item.input_audio_transcription.failed",
+                                        "item_id": "user_2", "error": {"message": "noise"}})
+    assert published(failed, "user.transcript.failed") == [{"item_id": "user_2", "message": "noise"}]

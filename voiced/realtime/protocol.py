@@ -125,9 +125,12 @@ class ClientEvents:
         return self._event("conversation.item.delete", item_id=item_id)
 
     def add_user_text(self, text: str) -> ClientEvent:
-        return self._event("conversation.item.create", item={
+        """A typed user message; its item id is ours, so its transcript can be matched to it."""
+        event = self._event("conversation.item.create", item={
             "type": "message", "role": "user",
             "content": [{"type": "input_text", "text": text}]})
+        event["item"]["id"] = event["event_id"].replace(self.prefix, f"{self.prefix}_msg", 1)
+        return event
 
 
 def normalise(event: Mapping[str, Any]) -> ServerEvent:

@@ -1,0 +1,123 @@
+"""``python -m voiced.simulator``: the Realtime simulator on its own, for work without a key.
+
+Prints exactly one line to stdout once it listens (``voiced simulator listening on
+URL``) so a script can wait for it, logs to stderr, stops cleanly (exit 0) on
+SIGINT or SIGTERM. A bad argument, an unusable script or a busy port is one line
+on stderr and exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+from pathlib import Path
+from typing import NoReturn
+
+import trio
+
+from voiced.simulator.script import Script, ScriptError
+from voiced.simulator.server import DEFAULT_SPEED, Simulator
+
+PROG = "python -m voiced.simulator"
+EXIT_USAGE = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        _fail(message)
+
+
+def _fail(message: str) -> NoReturn:
+    print(f"voiced simulator: {message}", file=sys.stderr, flush=True)
+    sys.exit(EXIT_USAGE)
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
+    return value
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog=PROG, description="A stand-in for the OpenAI Realtime API (GA).")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    parser.add_argument("--port", type=int, default=0, help="port (0: any free port)")
+    parser.add_argument("--script", type=Path, help="scripted turns (.toml or .json)")
+    parser.add_argument(
+        "--strict", action="store_true", help="also validate client events with the openai types"
+    )
+    parser.add_argument("--event-log", type=Path, help="append every event to this JSON Lines file")
+    parser.add_argument("--api-key", help="accept only this bearer token (default: any)")
+    parser.add_argument(
+        "--speed",
+        type=_positive,
+        default=DEFAULT_SPEED,
+        help=f"how much faster than real time responses stream (default {DEFAULT_SPEED})",
+    )
+    parser.add_argument("--debug", action="store_true", help="log every event to stderr")
+    return parser
+
+
+async def _run(simulator: Simulator, host: str, port: int) -> None:
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async with trio.open_nursery() as nursery:
+            url = await nursery.start(
+                lambda task_status: simulator.serve(host=host, port=port, task_status=task_status)
+            )
+            print(f"voiced simulator listening on {url}", flush=True)
+            async for signum in signals:
+                logging.getLogger("voiced.simulator").info("stopping on %s", signal.Signals(signum).name)
+                nursery.cancel_scope.cancel()
+                break
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the simulator until a signal; return the exit status."""
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.debug else logging.INFO,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        script = Script.load(args.script) if args.script else None
+        simulator = Simulator(
+            script=script,
+            api_key=args.api_key,
+            strict=args.strict,
+            speed=args.speed,
+            event_log=args.event_log,
+        )
+    except ScriptError as exc:
+        _fail(str(exc))
+    except (RuntimeError, OSError) as exc:
+        _fail(f"{exc}")
+    try:
+        trio.run(_run, simulator, args.host, args.port)
+    except Exception as exc:
+        bind_error = _find_os_error(exc)
+        if bind_error is None:
+            raise
+        _fail(f"cannot listen on {args.host}:{args.port}: {bind_error.strerror or bind_error}")
+    return 0
+
+
+def _find_os_error(exc: BaseException) -> OSError | None:
+    """The OSError (a busy or unknown address) inside what trio raised, if that is what it was."""
+    if isinstance(exc, OSError):
+        return exc
+    for inner in getattr(exc, "exceptions", ()):
+        found = _find_os_error(inner)
+        if found is not None:
+            return found
+    return None
+
+
+if __name__ == "__main__":
+    sys.exit(main())
