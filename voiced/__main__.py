@@ -31,7 +31,7 @@ def run(
     output_device: Annotated[str | None, typer.Option(help="speaker: index or name substring")] = None,
     save_recordings: Annotated[bool, typer.Option("--save-recordings", help="record conversations")] = False,
     debug: Annotated[bool, typer.Option("--debug", help="log at debug level")] = False,
-    socket: Annotated[Path | None, typer.Option(help="control socket path")] = None,
+    socket: Annotated[Path | None, typer.Option(envvar="VOICED_SOCKET", help="control socket path")] = None,
     simulate: Annotated[bool, typer.Option(
         "--simulate", help="talk to the bundled simulator: no key, no network")] = False,
 ) -> None:

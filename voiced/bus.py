@@ -7,15 +7,20 @@ memory up to its bound and nothing else: not the audio, not the other readers.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import trio
 
 DEFAULT_QUEUE = 1000
+
+log = logging.getLogger("voiced.bus")
+
+Listener = Callable[["Event"], None]
 
 
 @dataclass(frozen=True)
@@ -82,6 +87,7 @@ class Bus:
 
     def __init__(self) -> None:
         self._subscriptions: set[Subscription] = set()
+        self._listeners: list[Listener] = []
         self.published = 0
 
     def publish(self, type_: str, data: dict[str, Any] | None = None) -> Event:
@@ -89,7 +95,21 @@ class Bus:
         self.published += 1
         for subscription in tuple(self._subscriptions):
             subscription._offer(event)
+        for listener in tuple(self._listeners):
+            try:
+                listener(event)
+            except Exception:
+                log.exception("event listener %r failed on %s; removed", listener, event.type)
+                self.unlisten(listener)
         return event
+
+    def listen(self, listener: Listener) -> None:
+        """Call `listener(event)` synchronously for every event; it must never block."""
+        self._listeners.append(listener)
+
+    def unlisten(self, listener: Listener) -> None:
+        if listener in self._listeners:
+            self._listeners.remove(listener)
 
     def subscribe(self, topics: Iterable[str] = (), maxlen: int = DEFAULT_QUEUE) -> Subscription:
         subscription = Subscription(self, frozenset(topics), maxlen)

@@ -2,18 +2,39 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import trio
+from pydantic import BaseModel, ConfigDict, Field
 
 from voiced.audio.duplex import available_devices
-from voiced.control import ClientConnection
+from voiced.control import ClientConnection, RpcError
 
 if TYPE_CHECKING:
     from voiced.daemon import Daemon
 
 SHUTDOWN_GRACE_S = 0.1
 """Time for the `shutdown` reply to leave before the nursery is cancelled."""
+
+NOT_NOW = -32001
+"""Application error: the request is valid but the daemon cannot do it in this state."""
+
+
+class Params(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SubscribeParams(Params):
+    topics: list[str] = Field(default_factory=list, description="event type prefixes; none means all")
+
+
+class SayParams(Params):
+    text: str = Field(min_length=1, max_length=20_000)
+
+
+class TalkParams(Params):
+    action: Literal["start", "stop"]
+    seconds: float | None = Field(None, gt=0, le=600, description="stop by itself after this long")
 
 
 def register_commands(daemon: Daemon) -> None:
@@ -29,20 +50,60 @@ def register_commands(daemon: Daemon) -> None:
     async def pause(params: None, client: ClientConnection) -> dict[str, Any]:
         """Stop sending microphone audio; what is playing may finish."""
         daemon.apply(daemon.conversation.pause())
-        return {"state": daemon.conversation.state.value}
+        return {"state": daemon.state}
 
     @methods.method("resume")
     async def resume(params: None, client: ClientConnection) -> dict[str, Any]:
         """Send microphone audio again."""
         daemon.apply(daemon.conversation.resume())
-        return {"state": daemon.conversation.state.value}
+        return {"state": daemon.state}
 
     @methods.method("interrupt")
     async def interrupt(params: None, client: ClientConnection) -> dict[str, Any]:
         """Stop the assistant now; the server is told how much was heard."""
         actions = daemon.conversation.interrupt()
         daemon.apply(actions)
-        return {"interrupted": bool(actions), "state": daemon.conversation.state.value}
+        return {"interrupted": bool(actions), "state": daemon.state}
+
+    @methods.method("subscribe", SubscribeParams)
+    async def subscribe(params: SubscribeParams, client: ClientConnection) -> dict[str, Any]:
+        """Receive events as `event` notifications; the reply is a snapshot of now."""
+        daemon.subscriptions.subscribe(client, params.topics)
+        return daemon.snapshot() | {"topics": sorted(params.topics)}
+
+    @methods.method("unsubscribe")
+    async def unsubscribe(params: None, client: ClientConnection) -> dict[str, Any]:
+        """Stop receiving events on this connection."""
+        return {"unsubscribed": daemon.subscriptions.unsubscribe(client)}
+
+    @methods.method("say", SayParams)
+    async def say(params: SayParams, client: ClientConnection) -> dict[str, Any]:
+        """A typed user turn: the assistant answers it as if it had been spoken."""
+        if not daemon.conversation.connected:
+            raise RpcError(NOT_NOW, "not connected to the Realtime server", {"state": daemon.state})
+        daemon.say(params.text)
+        return {"state": daemon.state}
+
+    @methods.method("restart")
+    async def restart(params: None, client: ClientConnection) -> dict[str, Any]:
+        """Start a new conversation (a new session; what was said is forgotten)."""
+        daemon.restart()
+        return {"conversation_id": daemon.conversation_id}
+
+    @methods.method("talk", TalkParams)
+    async def talk(params: TalkParams, client: ClientConnection) -> dict[str, Any]:
+        """Push-to-talk: start or stop a spoken turn (turn_detection = "manual")."""
+        if not daemon.conversation.manual_turns:
+            raise RpcError(NOT_NOW, 'talk needs [audio] turn_detection = "manual"',
+                           {"turn_detection": daemon.settings.audio.turn_detection})
+        daemon.talk(params.action == "start", params.seconds)
+        return {"talking": daemon.conversation.talking, "state": daemon.state}
+
+    @methods.method("usage")
+    async def usage(params: None, client: ClientConnection) -> dict[str, Any]:
+        """Tokens and estimated cost: last turn, this conversation, today; rate limits."""
+        return daemon.usage.summary() | {"rate_limits": daemon.rate_limits,
+                                         "budget_daily_usd": daemon.settings.budget.daily_usd}
 
     @methods.method("devices")
     async def devices(params: None, client: ClientConnection) -> dict[str, Any]:

@@ -7,10 +7,12 @@ The conversation decides; this module only carries its actions out.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import os
 import signal
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,10 +23,13 @@ from voiced.audio.duplex import Audio
 from voiced.bus import Bus
 from voiced.config import ConfigError, Settings, load_settings
 from voiced.control import ControlServer, MethodRegistry
+from voiced.control.subscriptions import Subscriptions
 from voiced.conversation import Action, Conversation, Play, Publish, Send, StopPlayback
 from voiced.realtime.connection import SessionEnded, run_session
 from voiced.realtime.protocol import ClientEvent, ServerEvent, realtime_url, session_config
 from voiced.systemd import notify
+from voiced.turns import LatencyTracker, Turn, TurnRecorder
+from voiced.usage import UsageLedger
 
 log = logging.getLogger("voiced")
 
@@ -57,6 +62,10 @@ class Options:
     overrides: dict[str, Any] = field(default_factory=dict)
 
 
+def _new_conversation_id() -> str:
+    return f"conv_{uuid.uuid4().hex[:16]}"
+
+
 class Daemon:
     def __init__(self, settings: Settings, options: Options) -> None:
         self.settings = settings
@@ -64,13 +73,20 @@ class Daemon:
         self.profile = settings.profile(options.assistant)
         self.bus = Bus()
         self.conversation = Conversation(session_config(settings, self.profile))
+        self.conversation_id = _new_conversation_id()
+        self.turns = TurnRecorder(self.conversation_id)
+        self.latency = LatencyTracker()
+        self.usage = UsageLedger.start(settings.api.model, settings.prices, dt.date.today())
+        self.rate_limits: list[dict[str, Any]] = []
         self.audio = Audio(settings.audio)
         self.counters = Counters()
         self.methods = MethodRegistry()
+        self.subscriptions = Subscriptions(self.bus)
         self.control = ControlServer(settings.socket_path, self.methods)
         self.url: str | None = None
         self._outbox_send, self._outbox = trio.open_memory_channel[ClientEvent](OUTBOX_SIZE)
         self._nursery: trio.Nursery | None = None
+        self._session_scope: trio.CancelScope | None = None
         self._reconnect = trio.Event()
         self._failures = 0
 
@@ -93,7 +109,8 @@ class Daemon:
 
                     base_url = await nursery.start(Simulator().serve)
                 self.url = realtime_url(base_url, self.settings.api.model)
-                await self.audio.open(on_drained=self._playback_drained)
+                await self.audio.open(on_drained=self._playback_drained,
+                                      on_item_started=self._first_sample_played)
                 nursery.start_soon(self._keep_session)
                 nursery.start_soon(self._stream_microphone)
                 notify(READY="1", STATUS="connecting")
@@ -148,8 +165,11 @@ class Daemon:
         key = self.settings.api.key.get_secret_value() if self.settings.api.key else "simulated"
         while True:
             try:
-                await run_session(self.url, key, timeout=self.settings.api.timeout, outbox=self._outbox,
-                                  on_open=self._session_opened, on_event=self._server_event)
+                with trio.CancelScope() as self._session_scope:
+                    await run_session(self.url, key, timeout=self.settings.api.timeout, outbox=self._outbox,
+                                      on_open=self._session_opened, on_event=self._server_event)
+                if self._session_scope.cancelled_caught:
+                    continue  # restart: a new session at once
             except SessionEnded as ended:
                 self.apply(self.conversation.connection_lost(ended.reason, fatal=ended.fatal))
                 self._drop_outbox()
@@ -230,28 +250,92 @@ class Daemon:
         self.apply(self.conversation.playback_stopped(item_id, played_ms))
 
     def _publish(self, action: Publish) -> None:
-        if action.type == "state.changed":
-            notify(STATUS=action.data["state"])
-            log.info("state: %s", action.data["state"])
-        elif action.type == "assistant.interrupted":
+        kind, data, now = action.type, action.data, time.monotonic()
+        if kind == "state.changed":
+            notify(STATUS=data["state"])
+            log.info("state: %s", data["state"])
+        elif kind == "user.speech.stopped":
+            self.latency.turn_ended(now)
+        elif kind == "assistant.response.started":
+            self.latency.response_created(now)
+        elif kind == "assistant.audio.started":
+            self.latency.first_audio(now)
+        elif kind == "assistant.response.done":
+            data = {**data, "latency": self.latency.response_done(now).as_dict()}
+        elif kind == "assistant.interrupted":
             self.counters.interruptions += 1
-            log.info("interrupted after %d ms of %s", action.data["played_ms"], action.data["item_id"])
-        elif action.type == "error":
-            log.warning("server error %s: %s", action.data.get("code"), action.data.get("message"))
-        self.bus.publish(action.type, action.data)
+            log.info("interrupted after %d ms of %s", data["played_ms"], data["item_id"])
+        elif kind == "rate_limits.updated":
+            self.rate_limits = data["rate_limits"]
+        elif kind == "error":
+            log.warning("server error %s: %s", data.get("code"), data.get("message"))
+        event = self.bus.publish(kind, data)
+        for turn in self.turns.observe(event):
+            self._turn_finished(turn)
+        if kind == "assistant.response.done" and data.get("usage"):
+            self.usage.add(data["usage"], dt.date.today())
+            self.bus.publish("usage.updated", self.usage.summary())
+
+    def _turn_finished(self, turn: Turn) -> None:
+        log.debug("%s turn %s finished (%d chars)", turn.role, turn.item_id, len(turn.text))
 
     def _playback_drained(self) -> None:
         self.apply(self.conversation.playback_drained())
 
+    def _first_sample_played(self, item_id: str, delay_s: float) -> None:
+        """The audio thread began playing `item_id`; it reaches the speaker `delay_s` later."""
+        self.latency.first_played(time.monotonic() + delay_s)
+
     # -- for the control methods ------------------------------------------------------
 
-    def request_reconnect(self) -> None:
-        self._reconnect.set()
+    @property
+    def state(self) -> str:
+        return self.conversation.state.value
+
+    def snapshot(self) -> dict[str, Any]:
+        """What a new subscriber needs before the events: where things stand now."""
+        return {
+            "state": self.state,
+            "paused": self.conversation.paused,
+            "error": self.conversation.error,
+            "session_id": self.conversation.session_id,
+            "conversation_id": self.conversation_id,
+            "current_turns": self.turns.current,
+        }
+
+    def talk(self, start: bool, seconds: float | None = None) -> None:
+        """Push-to-talk; with `seconds`, the turn ends by itself."""
+        self.apply(self.conversation.talk(start))
+        if start and seconds is not None and self._nursery is not None:
+            self._nursery.start_soon(self._talk_for, seconds)
+
+    async def _talk_for(self, seconds: float) -> None:
+        await trio.sleep(seconds)
+        self.apply(self.conversation.talk(False))
+
+    def say(self, text: str) -> None:
+        self.latency.turn_ended(time.monotonic())
+        self.apply(self.conversation.say(text))
+
+    def restart(self) -> None:
+        """A new conversation: close the session, forget its state, connect again."""
+        self.apply(self.conversation.connection_lost("restart"))
+        paused = self.conversation.paused
+        self.conversation = Conversation(session_config(self.settings, self.profile))
+        self.conversation.paused = paused
+        self.conversation_id = _new_conversation_id()
+        self.turns = TurnRecorder(self.conversation_id)
+        self.usage.new_conversation()
+        self._drop_outbox()
+        if self._session_scope is not None:
+            self._session_scope.cancel()
+        self._reconnect.set()  # also leaves a fatal error behind
+        log.info("new conversation %s", self.conversation_id)
 
     def status(self) -> dict[str, Any]:
         c = self.counters
         return {
-            "state": self.conversation.state.value,
+            "state": self.state,
             "paused": self.conversation.paused,
             "error": self.conversation.error,
             "session": {
@@ -261,7 +345,11 @@ class Daemon:
                 "model": self.settings.api.model,
                 "simulated": self.options.simulate,
             },
+            "conversation_id": self.conversation_id,
             "devices": self.audio.describe(),
+            "latency": self.latency.summary(),
+            "usage_today": self.usage.summary()["today"],
+            "subscribers": len(self.subscriptions),
             "uptime_s": round(time.monotonic() - c.started_at, 1),
             "pid": os.getpid(),
             "counts": {

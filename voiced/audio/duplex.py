@@ -35,12 +35,18 @@ class Audio:
         self.playback: Playback | None = None
         self.output_latency_ms = 0.0
 
-    async def open(self, on_drained: Callable[[], None]) -> None:
-        """Choose and start both devices; raises DeviceError with a readable message."""
-        token = trio.lowlevel.current_trio_token()
-        await trio.to_thread.run_sync(self._open, token, on_drained)
+    async def open(self, on_drained: Callable[[], None],
+                   on_item_started: Callable[[str, float], None]) -> None:
+        """Choose and start both devices; raises DeviceError with a readable message.
 
-    def _open(self, token: trio.lowlevel.TrioToken, on_drained: Callable[[], None]) -> None:
+        The callbacks run in trio: `on_drained()` when playback ran out of audio,
+        `on_item_started(item_id, delay_s)` when an item's first sample went to the device.
+        """
+        token = trio.lowlevel.current_trio_token()
+        await trio.to_thread.run_sync(self._open, token, on_drained, on_item_started)
+
+    def _open(self, token: trio.lowlevel.TrioToken, on_drained: Callable[[], None],
+              on_item_started: Callable[[str, float], None]) -> None:
         self._pa = pyaudio.PyAudio()
         try:
             devices = list_devices(self._pa)
@@ -48,13 +54,16 @@ class Audio:
             self.output = choose_device(devices, self.config.output_device, "output")
             chunk_ms, rate = self.config.chunk_ms, self.config.sample_rate
 
-            def drained_in_trio() -> None:
-                with contextlib.suppress(trio.RunFinishedError):
-                    token.run_sync_soon(on_drained)
+            def in_trio(callback: Callable[..., None]) -> Callable[..., None]:
+                def call_soon(*args: object) -> None:
+                    with contextlib.suppress(trio.RunFinishedError):
+                        token.run_sync_soon(callback, *args)
+                return call_soon
 
             out_stream, out_rate = open_stream(self._pa, self.output, "output", rate=rate,
                                                chunk_ms=chunk_ms, callback=self._output_callback)
-            self.playback = Playback(out_rate, chunk_ms, drained_in_trio)
+            self.playback = Playback(out_rate, chunk_ms, on_drained=in_trio(on_drained),
+                                     on_item_started=in_trio(on_item_started))
             self._streams.append(out_stream)
             in_stream, in_rate = open_stream(self._pa, self.input, "input", rate=rate,
                                              chunk_ms=chunk_ms, callback=self._input_callback)
@@ -63,6 +72,7 @@ class Audio:
             for stream in self._streams:
                 stream.start_stream()
             self.output_latency_ms = out_stream.get_output_latency() * 1000
+            self.playback.default_delay_s = out_stream.get_output_latency()
         except BaseException:
             self._close()
             raise

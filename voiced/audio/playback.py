@@ -46,22 +46,27 @@ class _Chunk:
 class Playback:
     """One output stream; `enqueue` and `stop` from trio, the callback from PortAudio.
 
-    `on_drained` is called from the audio thread when the queue runs dry after playing
-    something; it must be thread-safe and must not block (the daemon passes a
-    `run_sync_soon` into trio).
+    The callbacks are called from the audio thread, so they must be thread-safe and
+    never block (the daemon passes `run_sync_soon` into trio): `on_drained()` when the
+    queue runs dry after playing something, `on_item_started(item_id, delay_s)` when
+    an item's first sample is handed to the device, `delay_s` before it is heard.
     """
 
-    def __init__(self, device_rate: int, chunk_ms: int, on_drained: Callable[[], None]) -> None:
+    def __init__(self, device_rate: int, chunk_ms: int, *, on_drained: Callable[[], None],
+                 on_item_started: Callable[[str, float], None]) -> None:
         self.rate = device_rate
         self.frames_per_buffer = device_rate * chunk_ms // 1000
         self._resample = Resampler(WIRE_RATE, device_rate)
         self._on_drained = on_drained
+        self._on_item_started = on_item_started
         self._lock = threading.Lock()
         self._queue: deque[_Chunk] = deque()
         self._queued_bytes = 0
         self._max_bytes = MAX_QUEUED_SECONDS * device_rate * 2
         self._played: dict[str, int] = {}
         self._was_playing = False
+        self.default_delay_s = 0.0
+        """The stream's reported output latency, used when PortAudio gives no timestamps."""
         self.underruns = 0
         self.dropped_bytes = 0
 
@@ -122,12 +127,14 @@ class Playback:
 
     # -- audio thread ------------------------------------------------------------
 
-    def callback(self, _in: bytes | None, frame_count: int, _time: dict, _status: int) -> tuple[bytes, int]:
+    def callback(self, _in: bytes | None, frame_count: int, time_info: dict,
+                 _status: int) -> tuple[bytes, int]:
         """PortAudio's output callback: fill `frame_count` samples, count what each item gave."""
         need = frame_count * 2
         out = bytearray(need)
         filled = 0
         drained = False
+        started: list[str] = []
         with self._lock:
             while filled < need and self._queue:
                 chunk = self._queue[0]
@@ -137,7 +144,10 @@ class Playback:
                 filled += take
                 self._queued_bytes -= take
                 if not chunk.counted:
-                    self._played[chunk.item_id] = self._played.get(chunk.item_id, 0) + take // 2
+                    before = self._played.get(chunk.item_id, 0)
+                    if before == 0:
+                        started.append(chunk.item_id)
+                    self._played[chunk.item_id] = before + take // 2
                 if chunk.remaining == 0:
                     self._queue.popleft()
             if filled:
@@ -145,6 +155,18 @@ class Playback:
             if not self._queue and self._was_playing:
                 self._was_playing = False
                 drained = True
+        if started:
+            delay = _device_delay(time_info, self.default_delay_s)
+            for item_id in started:
+                self._on_item_started(item_id, delay)
         if drained:
             self._on_drained()
         return bytes(out), pyaudio.paContinue
+
+
+def _device_delay(time_info: dict, fallback: float) -> float:
+    """Seconds until this buffer reaches the DAC, from PortAudio's timestamps when it has them."""
+    dac, now = time_info.get("output_buffer_dac_time", 0.0), time_info.get("current_time", 0.0)
+    if dac and now and 0 <= dac - now < 1:
+        return dac - now
+    return fallback
