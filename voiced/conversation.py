@@ -101,6 +101,8 @@ class AssistantItem:
     response_id: str | None
     received_ms: float = 0.0
     transcript: str = ""
+    final_transcript: str | None = None
+    """The server's whole transcript, held back until the audio it describes has played."""
 
 
 @dataclass
@@ -202,7 +204,17 @@ class Conversation:
     def playback_drained(self) -> list[Action]:
         """Everything queued has been played."""
         self.audio_playing = False
-        return self._with_state_change([])
+        actions: list[Action] = []
+        item = self.item
+        if item is not None and item.final_transcript is not None:
+            actions.append(self._transcript_completed(item.item_id, item.final_transcript))
+            item.final_transcript = None
+        return self._with_state_change(actions)
+
+    @staticmethod
+    def _transcript_completed(item_id: str | None, text: str, interrupted: bool = False) -> Publish:
+        return Publish("assistant.transcript.completed",
+                       {"item_id": item_id, "text": text, "interrupted": interrupted})
 
     def pause(self) -> list[Action]:
         """Stop sending microphone audio; what is playing may finish."""
@@ -295,9 +307,10 @@ class Conversation:
         else:
             actions.append(Send(self.events.delete_item(item.item_id)))
         actions.append(Publish("assistant.interrupted", {"item_id": item.item_id, "played_ms": heard_ms}))
-        actions.append(Publish("assistant.transcript.completed", {
-            "item_id": item.item_id, "text": heard_text(item.transcript, heard_ms, item.received_ms),
-            "interrupted": True}))
+        spoken = item.final_transcript if item.final_transcript is not None else item.transcript
+        actions.append(self._transcript_completed(
+            item.item_id, heard_text(spoken, heard_ms, item.received_ms), interrupted=True))
+        item.final_transcript = None
         self._cut_transcripts.add(item.item_id)
         if self.item is item:
             self.item = None
@@ -366,8 +379,11 @@ class Conversation:
             self._cut_transcripts.discard(item_id)
             return []  # already reported, cut to what was heard
         text = str(event.get("transcript") or event.get("text") or "")
-        return [Publish("assistant.transcript.completed", {"item_id": item_id, "text": text,
-                                                           "interrupted": False})]
+        item = self.item
+        if item is not None and item.item_id == item_id and self.audio_playing:
+            item.final_transcript = text  # reported once heard (or cut when interrupted)
+            return []
+        return [self._transcript_completed(item_id, text)]
 
     def _on_response_done(self, event: dict[str, Any]) -> list[Action]:
         response = event.get("response") or {}
@@ -384,9 +400,7 @@ class Conversation:
 
     def _on_response_text_done(self, event: dict[str, Any]) -> list[Action]:
         """Text-only sessions: the text is the assistant's transcript."""
-        return [Publish("assistant.transcript.completed", {"item_id": event.get("item_id"),
-                                                           "text": str(event.get("text") or ""),
-                                                           "interrupted": False})]
+        return [self._transcript_completed(event.get("item_id"), str(event.get("text") or ""))]
 
     def _on_user_transcript_delta(self, event: dict[str, Any]) -> list[Action]:
         return [Publish("user.transcript.delta", {"item_id": event.get("item_id"),
@@ -422,6 +436,7 @@ _HANDLERS = {
     "response.output_audio_transcript.delta": Conversation._on_transcript_delta,
     "response.output_audio_transcript.done": Conversation._on_transcript_done,
     "response.done": Conversation._on_response_done,
+    "response.output_text.delta": Conversation._on_transcript_delta,
     "response.output_text.done": Conversation._on_response_text_done,
     "conversation.item.input_audio_transcription.delta": Conversation._on_user_transcript_delta,
     "conversation.item.input_audio_transcription.completed": Conversation._on_user_transcript,

@@ -219,3 +219,36 @@ def daemon_env(pulse_env: dict[str, str], simulator: SimulatorProcess) -> dict[s
         }
     )
     return env
+
+
+class EventReader:
+    """A `subscribe`d connection read on a thread: the snapshot, then every notification."""
+
+    def __init__(self, socket_path: Path, topics: list[str] | None = None) -> None:
+        import threading
+
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.connect(str(socket_path))
+        request = {"jsonrpc": "2.0", "id": 1, "method": "subscribe", "params": {"topics": topics or []}}
+        self.sock.sendall(json.dumps(request).encode() + b"\n")
+        self.file = self.sock.makefile("rb")
+        self.snapshot: dict[str, Any] = json.loads(self.file.readline())["result"]
+        self.events: list[dict[str, Any]] = []
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        for line in self.file:
+            message = json.loads(line)
+            if message.get("method") == "event":
+                self.events.append(message["params"])
+
+    def of_type(self, type_: str) -> list[dict[str, Any]]:
+        return [e for e in list(self.events) if e["type"] == type_]
+
+    def wait_for(self, type_: str, timeout: float = 10.0, count: int = 1) -> list[dict[str, Any]]:
+        return wait_for(lambda: len(self.of_type(type_)) >= count and self.of_type(type_), timeout,
+                        f"{count} {type_} event(s)")
+
+    def close(self) -> None:
+        self.sock.close()

@@ -197,3 +197,23 @@ def test_user_transcripts_are_reported_by_item_even_after_the_answer(conversatio
     failed = conversation.server_event({"type": "conversation.item.input_audio_transcription.failed",
                                         "item_id": "user_2", "error": {"message": "noise"}})
     assert published(failed, "user.transcript.failed") == [{"item_id": "user_2", "message": "noise"}]
+
+
+def test_the_transcript_is_reported_once_its_audio_has_played(conversation: Conversation) -> None:
+    start_response(conversation, ms=1000)
+    done = {"type": "response.output_audio_transcript.done", "response_id": "resp_1", "item_id": "item_a",
+            "transcript": "all of it"}
+    assert published(conversation.server_event(done), "assistant.transcript.completed") == []
+    assert published(conversation.playback_drained(), "assistant.transcript.completed") == [
+        {"item_id": "item_a", "text": "all of it", "interrupted": False}]
+
+
+def test_an_answer_interrupted_after_it_arrived_whole_is_cut(conversation: Conversation) -> None:
+    start_response(conversation, ms=1000)
+    conversation.server_event({"type": "response.output_audio_transcript.done", "response_id": "resp_1",
+                               "item_id": "item_a", "transcript": "alpha beta gamma delta"})
+    conversation.server_event({"type": "response.done", "response": {"id": "resp_1", "status": "completed"}})
+    conversation.interrupt()
+    [record] = published(conversation.playback_stopped("item_a", 500.0), "assistant.transcript.completed")
+    assert record == {"item_id": "item_a", "text": "alpha beta", "interrupted": True}
+    assert published(conversation.playback_drained(), "assistant.transcript.completed") == []

@@ -15,7 +15,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.support.processes import SECRET_KEY, DaemonProcess, SimulatorProcess, daemon_env, wait_for
+from tests.support.processes import (
+    SECRET_KEY,
+    DaemonProcess,
+    EventReader,
+    SimulatorProcess,
+    daemon_env,
+    wait_for,
+)
 from tests.support.pulse import PulseServer
 from tests.support.signals import active_spans, envelope_similarity, silence, speak
 
@@ -120,6 +127,45 @@ def test_interrupt_silences_the_speaker_and_truncates_to_what_was_heard(
     assert abs(audio_end_ms - heard_ms) <= 60 + latency_ms, (
         f"truncate says {audio_end_ms} ms, the speaker played {heard_ms:.0f} ms")
     assert not simulator.received("response.cancel") or simulator.sent("response.done")
+
+
+@pytest.mark.script(LONG_ANSWER)
+def test_speaking_over_the_answer_silences_it_and_truncates_to_what_was_heard(
+        pulse: PulseServer, simulator: SimulatorProcess, daemon: DaemonProcess,
+        utterance: np.ndarray) -> None:
+    events = EventReader(daemon.socket)
+    speaker = pulse.record_speaker()
+    speaker.wait_for_data()
+    started = time.time()
+    pulse.play_into_mic(np.concatenate([utterance, silence(0.8)])).wait(15)
+    daemon.wait_state("speaking", timeout=15)
+    time.sleep(1.5)
+    pulse.play_into_mic(utterance[: RATE]).wait(5)  # "Hello there" over the answer
+    truncate = wait_for(lambda: simulator.received("conversation.item.truncate"), 5, "a truncate")
+    time.sleep(1.0)
+    heard = speaker.stop()[speaker.sample_index_at(started):]
+    events.wait_for("assistant.interrupted")
+
+    # The answer, then silence until the answer to the words spoken over it begins.
+    spans = active_spans(heard, RATE)
+    next_answer = [r["t"] for r in simulator.sent("response.created")][1:] or [time.time()]
+    next_answer_s = next_answer[0] - started
+    assert spans and all(start >= next_answer_s for start, _ in spans[1:]), (
+        f"the speaker did not go silent: {spans}, next answer at {next_answer_s:.2f} s")
+    heard_ms = (spans[0][1] - spans[0][0]) * 1000
+    audio_end_ms = truncate[0]["event"]["audio_end_ms"]
+    latency_ms = daemon.status()["devices"]["output_latency_ms"]
+    assert abs(audio_end_ms - heard_ms) <= 60 + latency_ms, (
+        f"truncate says {audio_end_ms} ms, the speaker played {heard_ms:.0f} ms")
+    # server VAD cancels the response itself: the daemon must not cancel it again
+    assert not simulator.received("response.cancel")
+    [interrupted] = events.of_type("assistant.interrupted")
+    assert interrupted["data"]["played_ms"] == audio_end_ms
+    final = [e["data"] for e in events.of_type("assistant.transcript.completed")]
+    assert len(final) == 1 and final[0]["interrupted"] is True
+    full = LONG_ANSWER["turns"][0]["response"]["text"]
+    assert full.startswith(final[0]["text"]) and 0 < len(final[0]["text"]) < len(full)
+    events.close()
 
 
 def test_the_key_appears_in_no_output(simulator: SimulatorProcess, daemon: DaemonProcess) -> None:
