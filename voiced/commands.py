@@ -29,7 +29,7 @@ class SubscribeParams(Params):
 
 
 class SayParams(Params):
-    text: str = Field(min_length=1, max_length=20_000)
+    text: str = Field(min_length=1, max_length=100_000)
 
 
 class TalkParams(Params):

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import pyaudio
 import trio
 
+from voiced.audio.echo import EchoControl
 from voiced.audio.resample import Resampler
 from voiced.config import WIRE_RATE
 
@@ -43,6 +44,8 @@ class Capture:
         self._send, self.frames = trio.open_memory_channel[MicFrame](QUEUE_FRAMES)
         self.overruns = 0
         self.dropped = 0
+        self.echo: EchoControl | None = None
+        """Takes the assistant's echo out of each frame before it is queued."""
 
     def callback(self, in_data: bytes | None, frame_count: int, _time: dict, status: int) -> tuple[None, int]:
         """PortAudio's input callback: pass the period on, never wait."""
@@ -57,6 +60,10 @@ class Capture:
 
     def _deliver(self, data: bytes, captured_at: float) -> None:
         pcm = self._resample(data)
+        if self.echo is not None:
+            pcm = self.echo.process(pcm, captured_at)
+            if not pcm:
+                return
         try:
             self._send.send_nowait(MicFrame(pcm, captured_at))
         except trio.WouldBlock:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -69,6 +70,9 @@ class Playback:
         """The stream's reported output latency, used when PortAudio gives no timestamps."""
         self.underruns = 0
         self.dropped_bytes = 0
+        self.tap: Callable[[bytes, float], None] | None = None
+        """Gets every buffer handed to the device and the monotonic time it sounds (the echo
+        reference); called in the audio thread, so it must only append somewhere."""
 
     # -- trio side -----------------------------------------------------------------
 
@@ -161,7 +165,10 @@ class Playback:
                 self._on_item_started(item_id, delay)
         if drained:
             self._on_drained()
-        return bytes(out), pyaudio.paContinue
+        data = bytes(out)
+        if self.tap is not None:
+            self.tap(data, time.monotonic() + _device_delay(time_info, self.default_delay_s))
+        return data, pyaudio.paContinue
 
 
 def _device_delay(time_info: dict, fallback: float) -> float:

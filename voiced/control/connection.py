@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import logging
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 import trio
@@ -22,6 +23,8 @@ log = logging.getLogger("voiced.control")
 DEFAULT_MAX_QUEUED_NOTIFICATIONS = 256
 
 _connection_numbers = itertools.count(1)
+
+Notification = tuple[str, dict[str, Any]]
 
 
 class ClientConnection:
@@ -41,11 +44,16 @@ class ClientConnection:
         self.uid = uid
         self.max_queued_notifications = max_queued_notifications
         self._dropped = 0
+        self._unreported_drops = 0
         self._closed = False
+        self.stamp: Callable[[str, dict[str, Any]], dict[str, Any]] | None = None
+        """Called on each notification's params as it is written (event streams number them here)."""
+        self.drop_notice: Callable[[int], Notification] | None = None
+        """Makes the notification that tells the client how many it lost, written before the next one."""
         # Each entry is (order, line); the writer takes whichever head is older.
         self._order = itertools.count()
         self._replies: deque[tuple[int, bytes, trio.Event]] = deque()
-        self._notifications: deque[tuple[int, bytes]] = deque()
+        self._notifications: deque[tuple[int, Notification]] = deque()
         self._wakeup = trio.Event()
 
     def __repr__(self) -> str:
@@ -68,16 +76,17 @@ class ClientConnection:
         """Queue a notification for this client without ever waiting.
 
         When the queue is full the oldest queued notification is dropped (see
-        ``dropped``). Returns False once the connection has closed, so a publisher
-        can forget this client. Raises TypeError/ValueError if params are not JSON.
+        ``dropped``); the client learns of it through ``drop_notice`` when it reads
+        again. Returns False once the connection has closed, so a publisher can
+        forget this client. Encoding happens as the line is written.
         """
         if self._closed:
             return False
-        line = jsonrpc.encode(jsonrpc.notification(method, params))
         if len(self._notifications) >= self.max_queued_notifications:
             self._notifications.popleft()
             self._dropped += 1
-        self._notifications.append((next(self._order), line))
+            self._unreported_drops += 1
+        self._notifications.append((next(self._order), (method, params)))
         self._wakeup.set()
         return True
 
@@ -99,8 +108,18 @@ class ClientConnection:
             _, line, sent = self._replies.popleft()
             return line, sent
         if self._notifications:
-            return self._notifications.popleft()[1], None
+            if self._unreported_drops and self.drop_notice is not None:
+                notice = self.drop_notice(self._unreported_drops)
+                self._unreported_drops = 0
+                return self._encode(notice), None
+            return self._encode(self._notifications.popleft()[1]), None
         return None
+
+    def _encode(self, notification: Notification) -> bytes:
+        method, params = notification
+        if self.stamp is not None:
+            params = self.stamp(method, params)
+        return jsonrpc.encode(jsonrpc.notification(method, params))
 
     async def write_outgoing(self, stream: trio.abc.SendStream) -> None:
         """Send queued lines to ``stream`` until cancelled or the stream breaks."""

@@ -1,13 +1,14 @@
 """Event streams for `subscribe`d clients: bus events become numbered notifications.
 
-Each subscribed connection numbers its own events (`seq` +1 per event). Events are
-queued on the connection without waiting; when a client does not read, its queue
-drops the oldest lines, and the next event it gets is preceded by `events.dropped
-{count}`, so a reader always knows what it missed.
+Events are queued on the connection without waiting. When a client does not read,
+its queue drops the oldest; when it reads again, the first thing it gets is
+`events.dropped {count}`. Numbers are given as lines are written, so `seq` goes up
+by one per event the client actually receives, notices included.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -17,26 +18,31 @@ from .connection import ClientConnection
 
 
 class EventStream:
-    """One client's subscription: a bus listener that numbers and forwards events."""
+    """One client's subscription: a bus listener that forwards matching events."""
 
     def __init__(self, client: ClientConnection, topics: Iterable[str]) -> None:
         self.client = client
         self.topics = frozenset(topics)
         self.seq = 0
-        self._drops_reported = client.dropped
+        client.stamp = self._number
+        client.drop_notice = self._drop_notice
 
     def __call__(self, event: Event) -> None:
-        if not event.matches(self.topics):
-            return
-        missed = self.client.dropped - self._drops_reported
-        if missed:
-            self._send(Event("events.dropped", {"count": missed}, event.ts))
-        self._send(event)
-        self._drops_reported = self.client.dropped
+        if event.matches(self.topics):
+            self.client.notify("event", {"ts": event.ts, "type": event.type, "data": event.data})
 
-    def _send(self, event: Event) -> None:
+    def _number(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
+        if method != "event":
+            return params
         self.seq += 1
-        self.client.notify("event", {"seq": self.seq, "ts": event.ts, "type": event.type, "data": event.data})
+        return {"seq": self.seq, **params}
+
+    @staticmethod
+    def _drop_notice(count: int) -> tuple[str, dict[str, Any]]:
+        return "event", {"ts": time.time(), "type": "events.dropped", "data": {"count": count}}
+
+    def close(self) -> None:
+        self.client.stamp = self.client.drop_notice = None
 
 
 class Subscriptions:
@@ -48,13 +54,20 @@ class Subscriptions:
         bus.listen(self._forward)
 
     def subscribe(self, client: ClientConnection, topics: Iterable[str]) -> EventStream:
-        """Start (or restart, with new topics) the client's stream."""
-        stream = EventStream(client, topics)
-        self._streams[client] = stream
+        """Start the client's stream, or change its topics (numbering goes on)."""
+        stream = self._streams.get(client)
+        if stream is not None:
+            stream.topics = frozenset(topics)
+            return stream
+        stream = self._streams[client] = EventStream(client, topics)
         return stream
 
     def unsubscribe(self, client: ClientConnection) -> bool:
-        return self._streams.pop(client, None) is not None
+        stream = self._streams.pop(client, None)
+        if stream is None:
+            return False
+        stream.close()
+        return True
 
     def _forward(self, event: Event) -> None:
         for client, stream in tuple(self._streams.items()):

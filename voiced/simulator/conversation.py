@@ -98,3 +98,15 @@ class Conversation:
 
     def last_user_item(self) -> Item | None:
         return next((item for item in reversed(self._items) if item.role == "user"), None)
+
+
+def item_text(wire: dict[str, Any]) -> str:
+    """The words an item carries, for echoing and counting tokens."""
+    if wire.get("type") == "function_call":
+        return f"{wire.get('name', '')}{wire.get('arguments', '')}"
+    if wire.get("type") == "function_call_output":
+        return str(wire.get("output", ""))
+    parts = wire.get("content") or []
+    return " ".join(
+        str(part.get("text") or part.get("transcript") or "") for part in parts if isinstance(part, dict)
+    ).strip()

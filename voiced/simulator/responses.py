@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from voiced.simulator.audio import duration_ms, encode_base64, ms_to_bytes
 from voiced.simulator.conversation import Item
+from voiced.simulator.ids import new_id
 from voiced.simulator.usage import Tokens, audio_tokens, text_tokens, usage_wire
 
 AUDIO_CHUNK_MS = 100
@@ -40,6 +41,23 @@ class Step:
 
     events: list[dict[str, Any]]
     pace_s: float
+
+
+def assistant_message_item(modality: Modality) -> Item:
+    """A new, empty assistant message to stream audio (and its transcript) or text into."""
+    audio = modality == "audio"
+    content = {"type": "output_audio", "transcript": ""} if audio else {"type": "output_text", "text": ""}
+    return Item(
+        wire={
+            "id": new_id("item"),
+            "object": "realtime.item",
+            "type": "message",
+            "role": "assistant",
+            "status": "in_progress",
+            "content": [content],
+        },
+        has_audio=audio,
+    )
 
 
 class ResponseStream:

@@ -18,9 +18,27 @@ TOML (JSON has the same shape)::
     [[turns]]
     response = { text = "A long story...", audio = { tone_s = 8.0 } }
 
+A turn may also make the user's transcript late (``transcript_delay_s``: the
+transcription events come that many wall-clock seconds after the commit, typically
+after the answer) or fail (``transcript_fails = true``: a ``...transcription.failed``
+event instead), and its response may be a function call::
+
+    [[turns]]
+    transcript = "what time is it in London"
+    transcript_delay_s = 2.5
+    response = { function_call = { name = "clock_now", arguments = { tz = "Europe/London" } },
+                 text = "It is noon." }
+
+The simulator then answers with a ``function_call`` item (if the session declared
+the function in ``session.tools``; else with a text saying the tool is missing),
+and the next response, normally after the client sent ``function_call_output`` and
+``response.create``, says the turn's ``text`` (by default ``The tool said: <output>``)
+with its ``audio`` (by default a tone as long as the text).
+
+A ``[faults]`` table injects failures and sets the session cap: see
+:mod:`voiced.simulator.faults`.
+
 Unknown keys are refused, so that a typo is an error rather than a silent default.
-New kinds of turn (a tool call the simulator asks for, injected faults) are new
-optional fields of a turn.
 """
 
 from __future__ import annotations
@@ -42,6 +60,7 @@ from pydantic import (
 )
 
 from voiced.simulator.audio import load_wav, tone
+from voiced.simulator.faults import Faults
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -62,12 +81,22 @@ class Tone(BaseModel):
     freq: float = Field(default=440.0, gt=0, lt=12_000)
 
 
+class FunctionCall(BaseModel):
+    """A call the assistant asks the client to make: a declared function and its arguments."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1)
+    arguments: dict[str, Any] | str = Field(default_factory=dict)
+
+
 class ScriptResponse(BaseModel):
     """The assistant's answer for one turn; a left-out field keeps the default behaviour."""
 
     model_config = ConfigDict(extra="forbid")
 
     text: str | None = None
+    function_call: FunctionCall | None = None
     audio: Literal["echo"] | Tone | Path | None = None
     _pcm: bytes | None = PrivateAttr(default=None)
 
@@ -99,15 +128,18 @@ class ScriptTurn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     transcript: str | None = None
+    transcript_delay_s: float = Field(default=0.0, ge=0, le=3600)
+    transcript_fails: bool = False
     response: ScriptResponse = Field(default_factory=ScriptResponse)
 
 
 class Script(BaseModel):
-    """Turns played in order in every session."""
+    """Turns played in order in every session, and the faults to inject."""
 
     model_config = ConfigDict(extra="forbid")
 
     turns: list[ScriptTurn] = Field(default_factory=list)
+    faults: Faults = Field(default_factory=Faults)
 
     @classmethod
     def load(cls, path: str | Path) -> Script:

@@ -1,0 +1,83 @@
+"""Acoustic echo cancellation: WebRTC's AEC3, through the `livekit` package's audio processing module.
+
+livekit (the LiveKit real-time SDK) ships WebRTC's audio processing in a prebuilt
+manylinux/macOS/Windows wheel and exposes it as `rtc.AudioProcessingModule`: it
+works offline (nothing is fetched at run time) and accepts 24 kHz directly, so
+neither side is resampled for it. It is imported only when `echo = "aec"` asks for
+it: the library costs about 30 MB and a few native threads (idle).
+
+AEC3 works in 10 ms blocks. The reference (what the speaker played) is fed with
+`process_reverse_stream` ahead of the microphone blocks that hold its echo; AEC3
+estimates the delay between them itself, `set_stream_delay_ms` only hints at it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from voiced.config import WIRE_RATE
+
+BLOCK_MS = 10
+
+
+class EchoCancellerUnavailable(RuntimeError):
+    """The AEC library is missing or does not load on this platform; phrased for a user."""
+
+
+class EchoCanceller:
+    """Removes the echo of `played()` audio from `cancel()`ed microphone audio, PCM16 mono.
+
+    Both streams are cut into 10 ms blocks; a partial block waits for the next call,
+    so `cancel()` returns whole blocks only (as many bytes as it was given when the
+    frames are multiples of 10 ms, which 20 ms frames at 24 kHz are).
+    """
+
+    def __init__(self, rate: int = WIRE_RATE, delay_ms: int = 0) -> None:
+        try:
+            from livekit import rtc
+        except ImportError as exc:  # also OSError-like failures of the native library
+            raise EchoCancellerUnavailable(
+                f"echo = \"aec\" needs the livekit package ({exc}); pip install livekit") from None
+        try:
+            self._apm = rtc.AudioProcessingModule(echo_cancellation=True, high_pass_filter=True)
+        except Exception as exc:  # the FFI library failed to load or to start
+            raise EchoCancellerUnavailable(f"WebRTC audio processing did not start: {exc}") from None
+        self._frame = rtc.AudioFrame
+        self.rate = rate
+        self.delay_ms = delay_ms
+        self._block_bytes = rate * BLOCK_MS // 1000 * 2
+        self._played = bytearray()
+        self._heard = bytearray()
+
+    def played(self, pcm: bytes) -> None:
+        """Feed reference audio, in the order it was played."""
+        self._played += pcm
+        while len(self._played) >= self._block_bytes:
+            self._apm.process_reverse_stream(self._block(self._played))
+            del self._played[:self._block_bytes]
+
+    def cancel(self, pcm: bytes) -> bytes:
+        """Microphone audio in, the same audio without the echo out (whole blocks only)."""
+        self._heard += pcm
+        whole = len(self._heard) - len(self._heard) % self._block_bytes
+        if not whole:
+            return b""
+        out = bytearray(whole)
+        for offset in range(0, whole, self._block_bytes):
+            frame = self._block(self._heard, offset)
+            self._apm.set_stream_delay_ms(self.delay_ms)  # APM wants it before every block
+            self._apm.process_stream(frame)
+            out[offset:offset + self._block_bytes] = frame.data.cast("B")
+        del self._heard[:whole]
+        return bytes(out)
+
+    def flush(self) -> bytes:
+        """The unprocessed partial block (when processing pauses); the reference's is dropped."""
+        rest = bytes(self._heard)
+        self._heard.clear()
+        self._played.clear()
+        return rest
+
+    def _block(self, buffer: bytearray, offset: int = 0) -> Any:
+        samples = self._block_bytes // 2
+        return self._frame(bytearray(buffer[offset:offset + self._block_bytes]), self.rate, 1, samples)

@@ -1,0 +1,127 @@
+"""An energy gate that keeps the assistant's own voice, heard through the room, off the wire.
+
+While something the speaker played may still be reaching the microphone, a mic frame
+is forwarded only when it is clearly louder than that echo can be; otherwise the
+caller sends silence in its place (the server's timeline keeps going). Outside
+playback everything passes. The gate is pure: it is told what was audible when and
+what the microphone heard when, on one clock (`time.monotonic()` seconds), and
+decides; it never sees a device.
+
+The echo's level is predicted as the loudest played chunk in a window around the mic
+frame plus the echo path's gain (mic level minus played level, in dB), which the
+gate learns from the frames it gates. The estimate follows the upper envelope of
+those measurements: up fast, down slowly, so a speech pause does not let the next
+word through.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+
+SILENT_DBFS = -60.0
+"""Played audio below this cannot produce an echo that matters (the quietest VAD
+setting of the Realtime API listens from about -70 dBFS, and an echo is quieter
+than what was played): such chunks do not count as the assistant being audible."""
+
+TAIL_S = 0.25
+"""How long after a played chunk its echo may still be in the microphone: room reverb
+(a living room's RT60 is 0.3-0.6 s, but the late part is 20-30 dB down), the acoustic
+path, and a latency PortAudio under-reports (the pulse plugin's figure is an estimate)."""
+
+LEAD_S = 0.06
+"""How early an echo may arrive relative to the reported latencies: over-reported
+device latency and callback jitter (one or two 20 ms periods)."""
+
+MARGIN_DB = 10.0
+"""How much louder than the predicted echo a frame must be to pass. A conservative
+prediction is within a few dB of the real echo; speech over it 10 dB up is a person
+talking over the assistant, not a reflection. Lower lets echo through on loud
+syllables; higher makes barge-in need shouting."""
+
+PRIOR_GAIN_DB = 0.0
+"""The echo path gain assumed before anything was measured: the echo as loud as the
+played signal (loud speakers, a sensitive mic). Barge-in needs a loud voice for the
+first second or two of the first answer, until the estimate has come down."""
+
+GAIN_LIMITS_DB = (-60.0, 20.0)
+RISE_FRACTION = 0.5
+"""Per gated frame, the estimate moves this fraction of the way up to a louder
+measurement: an echo that got louder (volume turned up) is caught within a few frames."""
+
+FALL_DB_PER_S = 10.0
+"""How fast the estimate comes down towards quieter measurements. Those are mostly
+the pauses inside speech, where the window's loudest chunk has not reached the mic;
+a 0.3 s pause costs 3 dB, well inside the margin."""
+
+
+def level_dbfs(pcm: bytes | np.ndarray) -> float:
+    """The RMS level of PCM16 samples in dBFS; -inf for digital silence or no samples."""
+    samples = np.frombuffer(pcm, dtype=np.int16) if isinstance(pcm, bytes) else pcm
+    if not samples.size:
+        return -math.inf
+    power = float(np.dot(samples, samples.astype(np.float64))) / samples.size
+    return 10.0 * math.log10(power / 32768.0**2) if power > 0 else -math.inf
+
+
+@dataclass(frozen=True)
+class _Played:
+    start: float
+    end: float
+    level_db: float
+
+
+class EchoGate:
+    """Decides, frame by frame, whether microphone audio is the user or the assistant's echo.
+
+    `played()` records when audible audio left the speaker (non-silent chunks only);
+    `admit()` answers for one mic frame and learns the echo path's gain from the frames
+    it turns away.
+    """
+
+    def __init__(self, *, margin_db: float = MARGIN_DB, prior_gain_db: float = PRIOR_GAIN_DB,
+                 tail_s: float = TAIL_S, lead_s: float = LEAD_S) -> None:
+        self.margin_db = margin_db
+        self.gain_db = prior_gain_db
+        """The echo path's gain as estimated so far: echo level minus played level."""
+        self.tail_s = tail_s
+        self.lead_s = lead_s
+        self._played: deque[_Played] = deque(maxlen=256)
+        self.audible_until = -math.inf
+        """When the last non-silent played chunk stopped sounding."""
+
+    def played(self, start: float, end: float, level_db: float) -> None:
+        """Audio at `level_db` was audible from `start` to `end`."""
+        if level_db < SILENT_DBFS:
+            return
+        self._played.append(_Played(start, end, level_db))
+        self.audible_until = max(self.audible_until, end)
+
+    def echo_possible(self, start: float, end: float) -> bool:
+        """Whether the mic audio heard from `start` to `end` may hold an echo."""
+        return self.audible_until + self.tail_s >= start
+
+    def admit(self, start: float, end: float, level_db: float) -> bool:
+        """Whether the mic frame heard from `start` to `end` at `level_db` should be sent."""
+        while self._played and self._played[0].end + self.tail_s < start:
+            self._played.popleft()
+        window_start, window_end = start - self.tail_s, end + self.lead_s
+        played_db = max((p.level_db for p in self._played
+                         if p.end >= window_start and p.start <= window_end), default=None)
+        if played_db is None:
+            return True
+        if level_db > played_db + self.gain_db + self.margin_db:
+            return True
+        self._learn(level_db - played_db, end - start)
+        return False
+
+    def _learn(self, measured_db: float, seconds: float) -> None:
+        if measured_db > self.gain_db:
+            self.gain_db += RISE_FRACTION * (measured_db - self.gain_db)
+        else:
+            self.gain_db -= min(FALL_DB_PER_S * seconds, self.gain_db - measured_db)
+        low, high = GAIN_LIMITS_DB
+        self.gain_db = min(high, max(low, self.gain_db))

@@ -1,0 +1,118 @@
+"""What plugins see: the daemon's interface, the contexts hooks receive, tools and methods.
+
+The daemon implements `DaemonAPI`; plugins receive a thread-safe view of it (plain
+function hooks run in worker threads, and every call they make on it is carried out on
+the trio thread).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+import pydantic
+
+if TYPE_CHECKING:
+    from voiced.bus import Bus
+    from voiced.config import Settings
+
+WIRE_RATE = 24_000
+
+
+class DaemonAPI(Protocol):
+    """What the daemon offers plugins (`voiced_startup(daemon)`, `ctx.daemon`)."""
+
+    settings: Settings
+    bus: Bus
+    conversation_id: str
+
+    @property
+    def state(self) -> str: ...
+
+    @property
+    def data_dir(self) -> Path: ...
+
+    def say(self, text: str) -> None:
+        """A typed user turn: the assistant answers it as if it had been spoken."""
+
+    def pause(self) -> None: ...
+
+    def resume(self) -> None: ...
+
+    def restart(self) -> None:
+        """A new conversation."""
+
+    def standby(self) -> None:
+        """Stop listening until woken."""
+
+    def stop(self) -> None:
+        """Exit the daemon cleanly."""
+
+    def when_quiet(self, callback: Callable[[], None]) -> None:
+        """Run `callback` once the assistant has finished speaking its current answer."""
+
+
+@dataclass(frozen=True)
+class VoiceCommandContext:
+    daemon: DaemonAPI
+    item_id: str
+    conversation_id: str
+
+
+@dataclass(frozen=True)
+class RecordingContext:
+    conversation_id: str
+    dir: Path
+    """Where this conversation's recordings go: `[recording] dir` (or `<data_dir>/recordings`)
+    / conversation_id; not created yet."""
+    rate: int = WIRE_RATE
+
+
+@dataclass(frozen=True)
+class WakeContext:
+    daemon: DaemonAPI
+    rate: int = WIRE_RATE
+
+
+@runtime_checkable
+class RecordingWriter(Protocol):
+    def write(self, direction: str, pcm: bytes, ts: float) -> None:
+        """`direction` "in" (microphone) or "out" (played); mono PCM16 at ctx.rate;
+        `ts` monotonic seconds of the frame's first sample."""
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class WakeDetector(Protocol):
+    def feed(self, pcm: bytes) -> Any:
+        """Mono PCM16 at ctx.rate; a true result wakes the assistant."""
+
+
+@dataclass(frozen=True)
+class Tool:
+    """A function the model may call. `handler(**arguments)` returns a str or JSON-ready data."""
+
+    name: str
+    description: str
+    handler: Callable[..., Any]
+    parameters: dict[str, Any] = field(
+        default_factory=lambda: {"type": "object", "properties": {}, "required": []})
+
+    def session_entry(self) -> dict[str, Any]:
+        """The entry in the session's `tools` list."""
+        return {"type": "function", "name": self.name, "description": self.description,
+                "parameters": self.parameters}
+
+
+@dataclass(frozen=True)
+class RpcMethod:
+    """A control-socket method. `handler(params)` gets the validated `params` model (or None)
+    and returns JSON-ready data; `name` "" offers the bare plugin name (bundled plugins only)."""
+
+    name: str
+    handler: Callable[..., Any]
+    params: type[pydantic.BaseModel] | None = None
+    summary: str = ""

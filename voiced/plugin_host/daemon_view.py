@@ -1,0 +1,109 @@
+"""The daemon as plugins see it: every call that changes something runs on the trio thread.
+
+Plain-function hooks run in worker threads; the daemon and its bus may only be touched
+from the trio thread, so this view carries such calls over (and waits for them).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import trio
+
+from .api import DaemonAPI
+
+if TYPE_CHECKING:
+    from voiced.bus import Bus, Event, Listener
+    from voiced.config import Settings
+
+log = logging.getLogger("voiced.plugins")
+
+T = TypeVar("T")
+
+
+class _OnTrio:
+    def __init__(self, token: trio.lowlevel.TrioToken, thread: int) -> None:
+        self._token = token
+        self._thread = thread
+
+    def __call__(self, fn: Callable[..., T], *args: Any) -> T:
+        if threading.get_ident() == self._thread:
+            return fn(*args)
+        return trio.from_thread.run_sync(fn, *args, trio_token=self._token)
+
+
+class BusView:
+    """`publish` and `listen`, callable from any thread."""
+
+    def __init__(self, bus: Bus, on_trio: _OnTrio) -> None:
+        self._bus = bus
+        self._on_trio = on_trio
+
+    def publish(self, type_: str, data: dict[str, Any] | None = None) -> Event:
+        return self._on_trio(self._bus.publish, type_, data)
+
+    def listen(self, listener: Listener) -> None:
+        """`listener(event)` runs on the daemon's thread for every event: it must never block
+        (prefer the `voiced_event` hook, which does not have to be quick)."""
+        self._on_trio(self._bus.listen, listener)
+
+    def unlisten(self, listener: Listener) -> None:
+        self._on_trio(self._bus.unlisten, listener)
+
+
+class DaemonView:
+    """A `DaemonAPI` safe to use from any thread; created by the host inside trio."""
+
+    def __init__(self, daemon: DaemonAPI) -> None:
+        self._daemon = daemon
+        self._on_trio = _OnTrio(trio.lowlevel.current_trio_token(), threading.get_ident())
+        self.bus = BusView(daemon.bus, self._on_trio)
+
+    @property
+    def settings(self) -> Settings:
+        return self._daemon.settings
+
+    @property
+    def state(self) -> str:
+        return self._daemon.state
+
+    @property
+    def conversation_id(self) -> str:
+        return self._daemon.conversation_id
+
+    @property
+    def data_dir(self) -> Path:
+        return self._daemon.data_dir
+
+    def say(self, text: str) -> None:
+        self._on_trio(self._daemon.say, text)
+
+    def pause(self) -> None:
+        self._on_trio(self._daemon.pause)
+
+    def resume(self) -> None:
+        self._on_trio(self._daemon.resume)
+
+    def restart(self) -> None:
+        self._on_trio(self._daemon.restart)
+
+    def standby(self) -> None:
+        self._on_trio(self._daemon.standby)
+
+    def stop(self) -> None:
+        self._on_trio(self._daemon.stop)
+
+    def when_quiet(self, callback: Callable[[], None]) -> None:
+        """`callback` runs on the daemon's thread once the answer has been played: keep it short."""
+
+        def guarded() -> None:
+            try:
+                callback()
+            except Exception:
+                log.exception("plugin callback %r (when_quiet) failed", callback)
+
+        self._on_trio(self._daemon.when_quiet, guarded)

@@ -1,0 +1,203 @@
+"""Finding plugins and loading them: bundled modules, drop-in files, entry points.
+
+A plugin that cannot be imported, or whose `[plugins.NAME]` table does not validate,
+is recorded with its status and error; loading the others goes on.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import importlib.util
+import logging
+import pkgutil
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import pydantic
+
+log = logging.getLogger("voiced.plugins")
+
+BUNDLED_PACKAGE = "plugins"
+ENTRY_POINT_GROUP = "voiced"
+DROPIN_MODULE_PREFIX = "voiced_dropin_"
+
+Source = Literal["bundled", "drop-in", "entry point"]
+
+# Statuses, as `voicectl plugins` shows them.
+ENABLED = "enabled"
+DISABLED = "disabled"
+FAILED_TO_LOAD = "failed to load"
+FAILED_CONFIG = "failed config"
+FAILING = "failing"
+DISABLED_AFTER_FAILURES = "disabled after failures"
+
+
+@dataclass
+class Candidate:
+    """A plugin found but not imported yet."""
+
+    name: str
+    source: Source
+    location: str
+    load: Callable[[], object]
+
+
+@dataclass
+class PluginRecord:
+    """One plugin's standing: what `plugins` reports."""
+
+    name: str
+    source: Source
+    location: str
+    plugin: object | None = None
+    status: str = ENABLED
+    hooks: list[str] = field(default_factory=list)
+    failures: int = 0
+    """Consecutive failures; a success resets it."""
+    failures_total: int = 0
+    last_error: str | None = None
+    dropped: int = 0
+    """Events, turns or audio frames lost because the plugin was slow."""
+    threads_abandoned: int = 0
+
+    @property
+    def active(self) -> bool:
+        return self.status in (ENABLED, FAILING)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "source": self.source,
+            "location": self.location,
+            "hooks": self.hooks,
+            "status": self.status,
+            "failures": self.failures,
+            "failures_total": self.failures_total,
+            "last_error": self.last_error,
+            "dropped": self.dropped,
+            "threads_abandoned": self.threads_abandoned,
+        }
+
+
+def one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
+def bundled_candidates(package: str = BUNDLED_PACKAGE) -> list[Candidate]:
+    """Each public module of the bundled `plugins` package is a plugin named after it."""
+    try:
+        pkg = importlib.import_module(package)
+    except ImportError:
+        log.warning("bundled plugins package %r not found", package)
+        return []
+    found = []
+    for info in sorted(pkgutil.iter_modules(pkg.__path__), key=lambda i: i.name):
+        if info.name.startswith("_"):
+            continue
+        module_name = f"{package}.{info.name}"
+        path = Path(pkg.__path__[0]) / f"{info.name}.py"
+        found.append(Candidate(info.name, "bundled", str(path),
+                               lambda m=module_name: importlib.import_module(m)))
+    return found
+
+
+def dropin_candidates(dirs: list[Path]) -> list[Candidate]:
+    """Each `*.py` in the folders (not starting with `_`) is a plugin named after the file."""
+    found = []
+    for folder in dirs:
+        folder = folder.expanduser()
+        if not folder.is_dir():
+            continue
+        for path in sorted(folder.glob("*.py")):
+            if path.name.startswith("_"):
+                continue
+            found.append(Candidate(path.stem, "drop-in", str(path), lambda p=path: _import_file(p)))
+    return found
+
+
+def _import_file(path: Path) -> object:
+    # A fresh module each load (in sys.modules, so dataclasses and pydantic can resolve it).
+    module_name = DROPIN_MODULE_PREFIX + path.stem
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot import {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        sys.modules.pop(module_name, None)
+        raise
+    return module
+
+
+def entry_point_candidates(group: str = ENTRY_POINT_GROUP) -> list[Candidate]:
+    """Installed distributions' entry points in group `voiced`: the name is the plugin's name."""
+    found = []
+    for ep in sorted(importlib.metadata.entry_points(group=group), key=lambda e: e.name):
+        dist = getattr(ep, "dist", None)
+        where = f"{dist.name} {dist.version}" if dist is not None else ep.value
+        found.append(Candidate(ep.name, "entry point", where, ep.load))
+    return found
+
+
+def discover(dropin_dirs: list[Path], *, bundled: bool = True) -> list[Candidate]:
+    """Every plugin found, one per name: a drop-in replaces an entry point of the same
+    name, which replaces a bundled one (so a user can customise a copy)."""
+    by_name: dict[str, Candidate] = {}
+    found = (bundled_candidates() if bundled else []) + entry_point_candidates() + dropin_candidates(
+        dropin_dirs)
+    for candidate in found:
+        if (earlier := by_name.get(candidate.name)) is not None:
+            log.info("plugin %s: %s %s replaces %s %s", candidate.name, candidate.source,
+                     candidate.location, earlier.source, earlier.location)
+        by_name[candidate.name] = candidate
+    return list(by_name.values())
+
+
+def load(candidate: Candidate, table: dict[str, Any]) -> PluginRecord:
+    """Import the plugin and hand it its config; the record says how that went.
+
+    A plugin's `Config` (a pydantic model, if it has one) validates its `[plugins.NAME]`
+    table and the result is set as its `config` attribute; without `Config`, `config`
+    is the table as a dict.
+    """
+    record = PluginRecord(candidate.name, candidate.source, candidate.location)
+    try:
+        plugin = candidate.load()
+    except BaseException as exc:  # a plugin's SystemExit or KeyboardInterrupt is its failure too
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        log.exception("plugin %s failed to load from %s", candidate.name, candidate.location)
+        record.status, record.last_error = FAILED_TO_LOAD, one_line(exc)
+        return record
+    record.plugin = plugin
+    schema = getattr(plugin, "Config", None)
+    if isinstance(schema, type) and issubclass(schema, pydantic.BaseModel):
+        try:
+            config: object = schema.model_validate(table)
+        except pydantic.ValidationError as exc:
+            record.status, record.last_error = FAILED_CONFIG, _describe(candidate.name, exc)
+            log.error("plugin %s: %s", candidate.name, record.last_error)
+            return record
+    else:
+        config = dict(table)
+    try:
+        plugin.config = config  # type: ignore[attr-defined]
+    except AttributeError as exc:
+        record.status, record.last_error = FAILED_CONFIG, one_line(exc)
+    return record
+
+
+def _describe(name: str, exc: pydantic.ValidationError) -> str:
+    first = exc.errors(include_url=False)[0]
+    where = ".".join(str(part) for part in first["loc"])
+    more = len(exc.errors()) - 1
+    suffix = f" (and {more} more)" if more else ""
+    key = f"plugins.{name}.{where}" if where else f"plugins.{name}"
+    return f"invalid configuration: {key}: {first['msg']}{suffix}"

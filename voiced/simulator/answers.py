@@ -1,0 +1,93 @@
+"""What the assistant answers: the script's turns in order, else the user's words echoed.
+
+A user turn (a commit) takes the next scripted turn, whose transcript it reports;
+the response to that turn uses the same turn's answer. A response with no user
+commit before it (a typed message, a bare ``response.create``) takes the next turn
+itself. A turn whose answer is a function call spends two responses: the call, then
+(after the client returned its output) the answer.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from voiced.simulator.audio import tone, tone_for_text
+from voiced.simulator.conversation import Conversation
+from voiced.simulator.function_calls import declared_function
+from voiced.simulator.responses import Modality, ResponsePlan
+from voiced.simulator.script import FunctionCall, Script, ScriptResponse, ScriptTurn
+
+GREETING = "Hello from the voiced simulator."
+#: Said after a function call when the turn gives no text; `{output}` is the client's output.
+TOOL_ANSWER = "The tool said: {output}"
+#: Said instead of calling a function the session did not declare.
+MISSING_TOOL = "I cannot call {name}: this session declares no such tool."
+
+
+class Answers:
+    """The scripted turns of one session and which of them the next response plays."""
+
+    def __init__(self, script: Script | None) -> None:
+        self._turns = list(script.turns) if script else []
+        self._pending: ScriptTurn | None = None
+        #: The answer owed once the client has returned a function call's output.
+        self._after_call: ScriptResponse | None = None
+
+    def user_turn(self) -> ScriptTurn | None:
+        """A user turn was committed: the scripted turn it plays (its transcript, its answer)."""
+        self._pending = self._next()
+        return self._pending
+
+    def function_call(self, tools: list[dict[str, Any]], tool_choice: Any) -> FunctionCall | None:
+        """The call the next response makes, if its turn asks for one the session declared.
+
+        After a call, the next response is its answer, never another call.
+        """
+        if self._after_call is not None:
+            return None
+        self._pending = self._pending or self._next()
+        spec = self._pending.response if self._pending else None
+        if spec is None or spec.function_call is None:
+            return None
+        if not declared_function(tools, tool_choice, spec.function_call.name):
+            return None
+        self._pending = None
+        self._after_call = spec
+        return spec.function_call
+
+    def plan(self, modality: Modality, conversation: Conversation) -> ResponsePlan:
+        """What the next (non-call) response says, and the audio it says it with."""
+        user = conversation.last_user_item()
+        echo = user
+        if self._after_call is not None:
+            spec, self._after_call = self._after_call, None
+            text = TOOL_ANSWER.format(output=_last_output(conversation)) if spec.text is None else spec.text
+            echo = None
+        else:
+            turn = self._pending or self._next()
+            self._pending = None
+            spec = turn.response if turn else None
+            if spec is not None and spec.function_call is not None:
+                text = MISSING_TOOL.format(name=spec.function_call.name)
+                echo = None
+            else:
+                text = spec.text if spec and spec.text is not None else (user.text if user else GREETING)
+        if modality == "text":
+            return ResponsePlan("text", text)
+        if spec is not None and spec.pcm is not None:
+            audio = spec.pcm
+        elif spec is not None and spec.audio == "echo" and user is not None:
+            audio = user.audio
+        elif echo is not None:
+            audio = echo.audio
+        else:
+            audio = b""
+        return ResponsePlan("audio", text, audio or (tone_for_text(text) if text else tone(0.3)))
+
+    def _next(self) -> ScriptTurn | None:
+        return self._turns.pop(0) if self._turns else None
+
+
+def _last_output(conversation: Conversation) -> str:
+    outputs = [item for item in conversation if item.wire.get("type") == "function_call_output"]
+    return outputs[-1].text if outputs else "(nothing)"
