@@ -1,10 +1,11 @@
 """voicectl's entry point: a fast path for the common requests, typer for the rest.
 
-Scripts and hotkeys run ``voicectl pause`` often, so the commands that send one
-request are parsed here by hand and answered with the standard-library client:
-no typer, rich, pydantic, trio or voiced imports. Anything this parser does not
-fully understand (``--help``, shell completion, unknown commands or options) goes
-to the typer app in ``voicectl.cli``, which defines the same commands.
+Scripts, hotkeys and status bars run ``voicectl pause`` or ``voicectl events -f``
+often, so the commands are parsed here by hand and answered with the standard-library
+client: no typer, rich, pydantic, trio or voiced imports. Anything this parser does
+not fully understand (``--help``, shell completion, unknown commands, options or bad
+values) goes to the typer app in ``voicectl.cli``, which defines the same commands and
+gives the usage errors.
 """
 
 from __future__ import annotations
@@ -12,33 +13,59 @@ from __future__ import annotations
 import os
 import sys
 
+_FLAGS = {"--json": "json", "--follow": "follow", "-f": "follow"}
+_VALUED = {"--socket": "socket", "--state": "state", "--timeout": "timeout", "--for": "for", "--limit": "limit"}
 
-def _parse_fast(args: list[str]) -> tuple[str, list[str], str | None, bool] | None:
-    """(command, positionals, socket, json) for a command line the fast path can run."""
+# command -> (the options it takes besides --json and --socket, fewest and most positionals)
+_COMMANDS: dict[str, tuple[frozenset[str], int, int]] = {
+    "say": (frozenset(), 1, 1 << 30),
+    "talk": (frozenset({"for"}), 0, 1),
+    "events": (frozenset({"follow"}), 0, 1 << 30),
+    "wait": (frozenset({"state", "timeout"}), 0, 0),
+    "history": (frozenset({"limit"}), 0, 1 << 30),
+    "call": (frozenset(), 1, 2),
+    "attach": (frozenset(), 0, 0),
+}
+
+
+def _parse_fast(args: list[str]) -> tuple[str, list[str], dict[str, str | bool]] | None:
+    """(command, positionals, options) for a command line the fast path can run."""
     positionals: list[str] = []
-    socket: str | None = None
-    as_json = False
+    options: dict[str, str | bool] = {}
     rest = iter(args)
     for arg in rest:
+        name, has_value, value = arg.partition("=")
         if arg == "--":
             positionals.extend(rest)
-        elif arg == "--json":
-            as_json = True
-        elif arg == "--socket":
-            socket = next(rest, None)
-            if not socket:
+        elif arg in _FLAGS:
+            options[_FLAGS[arg]] = True
+        elif name in _VALUED:
+            found = value if has_value else next(rest, None)
+            if not found:
                 return None
-        elif arg.startswith("--socket="):
-            socket = arg.partition("=")[2]
-            if not socket:
-                return None
+            options[_VALUED[name]] = found
         elif arg.startswith("-") and arg != "-":
             return None
         else:
             positionals.append(arg)
     if not positionals:
         return None
-    return positionals[0], positionals[1:], socket, as_json
+    command, positionals = positionals[0], positionals[1:]
+    from .commands import SIMPLE_COMMANDS
+
+    takes, fewest, most = _COMMANDS.get(command, (frozenset(), 0, 0))
+    if command not in _COMMANDS and command not in SIMPLE_COMMANDS:
+        return None
+    if not fewest <= len(positionals) <= most or set(options) - takes - {"json", "socket"}:
+        return None
+    return command, positionals, options
+
+
+def _number(text: object, kind: type = float) -> float | int | None:
+    try:
+        return kind(text)  # type: ignore[no-any-return]
+    except (TypeError, ValueError):
+        return None
 
 
 def _run_fast(args: list[str]) -> int | None:
@@ -47,15 +74,41 @@ def _run_fast(args: list[str]) -> int | None:
     parsed = _parse_fast(args)
     if parsed is None:
         return None
-    command, positionals, socket, as_json = parsed
+    command, positionals, options = parsed
+    socket = options.get("socket")
+    socket = socket if isinstance(socket, str) else None
+    as_json = bool(options.get("json"))
     from . import commands
 
-    if command in commands.SIMPLE_COMMANDS and not positionals:
+    if command in commands.SIMPLE_COMMANDS:
         return commands.run_simple(command, socket=socket, as_json=as_json)
-    if command == "call" and 1 <= len(positionals) <= 2:
+    if command == "call":
         params = positionals[1] if len(positionals) == 2 else None
         return commands.run_call(positionals[0], params, socket=socket, as_json=as_json)
-    return None
+    if command == "say":
+        return commands.run_say(positionals, socket=socket, as_json=as_json)
+    if command == "history":
+        limit = _number(options["limit"], int) if "limit" in options else None
+        if "limit" in options and limit is None:
+            return None
+        return commands.run_history(positionals, limit, socket=socket, as_json=as_json)  # type: ignore[arg-type]
+    if command == "talk":
+        seconds = _number(options["for"]) if "for" in options else None
+        if "for" in options and seconds is None or (positionals and positionals[0] not in commands.TALK_ACTIONS):
+            return None
+        return commands.run_talk(positionals[0] if positionals else None, seconds, socket=socket, as_json=as_json)
+    if command == "attach":
+        from .attach import run_attach
+
+        return run_attach(socket=socket)
+    from . import events
+
+    if command == "events":
+        return events.run_events(positionals, follow=bool(options.get("follow")), socket=socket, as_json=as_json)
+    timeout = _number(options["timeout"]) if "timeout" in options else None
+    if "state" not in options or ("timeout" in options and timeout is None):
+        return None
+    return events.run_wait(str(options["state"]), timeout, socket=socket, as_json=as_json)
 
 
 def main(argv: list[str] | None = None) -> int:

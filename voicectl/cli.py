@@ -6,11 +6,14 @@ both call the same functions in ``voicectl.commands``, so they behave the same.
 
 from __future__ import annotations
 
-from typing import Annotated
+import enum
+from typing import Annotated, Any
 
 import typer
 
 from . import commands
+from . import events as stream
+from .events import STATES
 
 app = typer.Typer(
     name="voicectl",
@@ -46,15 +49,14 @@ def _options(ctx: typer.Context, socket: SocketOption = None, as_json: JsonOptio
     ctx.obj = {"socket": socket, "as_json": as_json}
 
 
-def _simple(ctx: typer.Context, command: str, socket: str | None, as_json: bool) -> None:
+def _shared(ctx: typer.Context, socket: str | None, as_json: bool) -> dict[str, Any]:
+    """The --socket and --json options, given before or after the command."""
     shared = ctx.obj or {}
-    raise _Finished(
-        commands.run_simple(
-            command,
-            socket=socket or shared.get("socket"),
-            as_json=as_json or shared.get("as_json", False),
-        )
-    )
+    return {"socket": socket or shared.get("socket"), "as_json": as_json or shared.get("as_json", False)}
+
+
+def _simple(ctx: typer.Context, command: str, socket: str | None, as_json: bool) -> None:
+    raise _Finished(commands.run_simple(command, **_shared(ctx, socket, as_json)))
 
 
 @app.command()
@@ -94,6 +96,125 @@ def shutdown(ctx: typer.Context, socket: SocketOption = None, as_json: JsonOptio
 
 
 @app.command()
+def restart(ctx: typer.Context, socket: SocketOption = None, as_json: JsonOption = False) -> None:
+    """Start a new conversation (what was said is forgotten)."""
+    _simple(ctx, "restart", socket, as_json)
+
+
+@app.command()
+def wake(ctx: typer.Context, socket: SocketOption = None, as_json: JsonOption = False) -> None:
+    """Leave standby and listen, as a wake word would."""
+    _simple(ctx, "wake", socket, as_json)
+
+
+@app.command()
+def sleep(ctx: typer.Context, socket: SocketOption = None, as_json: JsonOption = False) -> None:
+    """Go to standby (wake-word mode)."""
+    _simple(ctx, "sleep", socket, as_json)
+
+
+@app.command()
+def plugins(ctx: typer.Context, socket: SocketOption = None, as_json: JsonOption = False) -> None:
+    """List the plugins and whether each loaded."""
+    _simple(ctx, "plugins", socket, as_json)
+
+
+@app.command()
+def usage(ctx: typer.Context, socket: SocketOption = None, as_json: JsonOption = False) -> None:
+    """Tokens and estimated cost: last turn, this conversation, today."""
+    _simple(ctx, "usage", socket, as_json)
+
+
+@app.command()
+def say(
+    ctx: typer.Context,
+    text: Annotated[list[str], typer.Argument(help="What to say; the words are joined with spaces.")],
+    socket: SocketOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Send a typed user turn; the assistant answers it aloud."""
+    raise _Finished(commands.run_say(text, **_shared(ctx, socket, as_json)))
+
+
+class TalkAction(str, enum.Enum):
+    start = "start"
+    stop = "stop"
+
+
+@app.command()
+def talk(
+    ctx: typer.Context,
+    action: Annotated[TalkAction | None, typer.Argument(help="start or stop a spoken turn.")] = None,
+    seconds: Annotated[
+        float | None,
+        typer.Option("--for", metavar="SECONDS", min=0, help="Start a turn that ends by itself after SECONDS."),
+    ] = None,
+    socket: SocketOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Push-to-talk (needs turn_detection = "manual"). Without arguments: talk until Enter."""
+    raise _Finished(
+        commands.run_talk(action.value if action else None, seconds, **_shared(ctx, socket, as_json))
+    )
+
+
+@app.command()
+def history(
+    ctx: typer.Context,
+    query: Annotated[list[str] | None, typer.Argument(help="Only turns that match these words.")] = None,
+    limit: Annotated[int | None, typer.Option("--limit", metavar="N", min=1, help="At most N turns.")] = None,
+    socket: SocketOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Search past conversations (the history plugin)."""
+    raise _Finished(commands.run_history(query or [], limit, **_shared(ctx, socket, as_json)))
+
+
+@app.command()
+def events(
+    ctx: typer.Context,
+    topics: Annotated[
+        list[str] | None, typer.Argument(help="Event type prefixes, e.g. state. or assistant.transcript.")
+    ] = None,
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing events as they happen.")] = False,
+    socket: SocketOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Print where things stand; with --follow, every event (one line each) until Ctrl-C.
+
+    With --json: one JSON object a line, the snapshot first, then each event's
+    {seq, ts, type, data}.
+    """
+    raise _Finished(stream.run_events(topics or [], follow=follow, **_shared(ctx, socket, as_json)))
+
+
+@app.command()
+def wait(
+    ctx: typer.Context,
+    state: Annotated[
+        str,
+        typer.Option("--state", metavar="STATE", help="The state to wait for: " + ", ".join(STATES) + ".",
+                     autocompletion=lambda: list(STATES)),
+    ],
+    timeout: Annotated[
+        float | None, typer.Option("--timeout", metavar="SECONDS", min=0, help="Give up (exit 1) after this long.")
+    ] = None,
+    socket: SocketOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Wait until voiced is in STATE (exit 0), or until the timeout (exit 1)."""
+    raise _Finished(stream.run_wait(state, timeout, **_shared(ctx, socket, as_json)))
+
+
+@app.command()
+def attach(ctx: typer.Context, socket: SocketOption = None, as_json: JsonOption = False) -> None:
+    """The live view: state, transcripts as they stream, and a prompt (/help inside)."""
+    from .attach import run_attach
+
+    raise _Finished(run_attach(**_shared(ctx, socket, False)))
+
+
+@app.command()
 def call(
     ctx: typer.Context,
     method: Annotated[str, typer.Argument(help="Method name, e.g. say or NAME.method.")],
@@ -102,15 +223,7 @@ def call(
     as_json: JsonOption = False,
 ) -> None:
     """Call any control-socket method and print its result as JSON."""
-    shared = ctx.obj or {}
-    raise _Finished(
-        commands.run_call(
-            method,
-            params,
-            socket=socket or shared.get("socket"),
-            as_json=as_json or shared.get("as_json", False),
-        )
-    )
+    raise _Finished(commands.run_call(method, params, **_shared(ctx, socket, as_json)))
 
 
 def run_typer(args: list[str]) -> int:

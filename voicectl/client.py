@@ -2,7 +2,8 @@
 
 One request is: connect, send one JSON-RPC line, read lines until the reply with our
 id arrives (notifications met on the way are skipped). ``Connection.messages`` yields
-every incoming message, for following events.
+every incoming message, for following events; ``send_request`` and ``receive`` serve
+a select() loop that reads events and replies as they come (``voicectl attach``).
 """
 
 from __future__ import annotations
@@ -26,6 +27,10 @@ class DaemonUnreachable(Exception):
         self.path = path
         self.reason = reason
         self.not_running = not_running
+
+
+class ReadTimeout(DaemonUnreachable):
+    """Nothing arrived from voiced within the connection's timeout."""
 
 
 class DaemonError(Exception):
@@ -70,6 +75,13 @@ class Connection:
     def close(self) -> None:
         self._sock.close()
 
+    def fileno(self) -> int:
+        return self._sock.fileno()
+
+    def settimeout(self, timeout: float | None) -> None:
+        """How long a read may wait from now on (None: for ever)."""
+        self._sock.settimeout(timeout)
+
     def send(self, message: dict[str, Any]) -> None:
         line = json.dumps(message, ensure_ascii=False, separators=(",", ":")) + "\n"
         try:
@@ -82,7 +94,7 @@ class Connection:
             try:
                 data = self._sock.recv(65536)
             except TimeoutError:
-                raise DaemonUnreachable(self.path, "no answer in time") from None
+                raise ReadTimeout(self.path, "no answer in time") from None
             except OSError as exc:
                 raise DaemonUnreachable(self.path, exc.strerror or str(exc)) from None
             if not data:
@@ -91,40 +103,72 @@ class Connection:
         line, _, self._buffer = self._buffer.partition(b"\n")
         return line
 
+    def _parse(self, line: bytes) -> dict[str, Any] | None:
+        try:
+            message = json.loads(line)
+        except ValueError:
+            raise DaemonUnreachable(self.path, "voiced sent a line that is not JSON") from None
+        return message if isinstance(message, dict) else None
+
+    def pending(self) -> list[dict[str, Any]]:
+        """The messages already read and buffered, without reading more."""
+        lines = self._buffer.split(b"\n")
+        self._buffer = lines.pop()
+        return [message for line in lines if line.strip() and (message := self._parse(line)) is not None]
+
+    def receive(self) -> list[dict[str, Any]] | None:
+        """Read once (call it when the socket is readable): the messages that completed.
+
+        None once voiced has closed the connection; raises DaemonUnreachable on errors.
+        """
+        try:
+            data = self._sock.recv(65536)
+        except (BlockingIOError, TimeoutError):
+            return []
+        except OSError as exc:
+            raise DaemonUnreachable(self.path, exc.strerror or str(exc)) from None
+        if not data:
+            return None
+        self._buffer += data
+        return self.pending()
+
     def messages(self) -> Iterator[dict[str, Any]]:
         """Every message voiced sends, until it closes the connection."""
         while True:
             line = self._read_line()
             if line is None:
                 return
-            try:
-                message = json.loads(line)
-            except ValueError:
-                raise DaemonUnreachable(self.path, "voiced sent a line that is not JSON") from None
-            if isinstance(message, dict):
+            message = self._parse(line)
+            if message is not None:
                 yield message
 
-    def call(self, method: str, params: dict[str, Any] | list[Any] | None = None) -> Any:
-        """Send one request and return its result; raises DaemonError or DaemonUnreachable."""
+    def send_request(self, method: str, params: dict[str, Any] | list[Any] | None = None) -> int:
+        """Send one request without waiting for the reply; returns its id."""
         request_id = self._next_id
         self._next_id += 1
         request: dict[str, Any] = {"jsonrpc": "2.0", "id": request_id, "method": method}
         if params is not None:
             request["params"] = params
         self.send(request)
+        return request_id
+
+    def call(self, method: str, params: dict[str, Any] | list[Any] | None = None) -> Any:
+        """Send one request and return its result; raises DaemonError or DaemonUnreachable."""
+        request_id = self.send_request(method, params)
         for message in self.messages():
             if message.get("id") != request_id:
                 continue  # a notification (or a stray reply) on the way
-            error = message.get("error")
-            if isinstance(error, dict):
-                code = error.get("code")
-                raise DaemonError(
-                    code if isinstance(code, int) else 0,
-                    str(error.get("message", "")),
-                    error.get("data"),
-                )
-            return message.get("result")
+            return result_of(message)
         raise DaemonUnreachable(self.path, "voiced closed the connection without answering")
+
+
+def result_of(reply: dict[str, Any]) -> Any:
+    """The result of a JSON-RPC reply; raises DaemonError if it carries an error."""
+    error = reply.get("error")
+    if isinstance(error, dict):
+        code = error.get("code")
+        raise DaemonError(code if isinstance(code, int) else 0, str(error.get("message", "")), error.get("data"))
+    return reply.get("result")
 
 
 def request(

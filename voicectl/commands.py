@@ -17,8 +17,11 @@ UNREACHABLE_OR_USAGE = 1
 DAEMON_ERROR = 2
 NOT_RUNNING = 3
 
-# Commands that send one request and print its result (the fast path's whole menu).
-SIMPLE_COMMANDS = ("status", "pause", "resume", "interrupt", "devices", "shutdown")
+# Commands that send one request without params; the first four print their result.
+SIMPLE_COMMANDS = (
+    "status", "devices", "plugins", "usage",
+    "pause", "resume", "interrupt", "shutdown", "restart", "wake", "sleep",
+)
 
 
 def fail(message: str, code: int = UNREACHABLE_OR_USAGE) -> int:
@@ -82,6 +85,17 @@ def _print_json(result: object, *, pretty: bool = False) -> None:
     print(json.dumps(result, ensure_ascii=False, indent=2 if pretty else None))
 
 
+def unreachable(exc: client.DaemonUnreachable) -> int:
+    """The one line (and exit 1) for a daemon that cannot be reached."""
+    if exc.not_running:
+        return fail(f"{exc} (is voiced running?)")
+    return fail(str(exc))
+
+
+def daemon_error(exc: client.DaemonError) -> int:
+    return fail(exc.message or f"error {exc.code}", DAEMON_ERROR)
+
+
 def run_request(
     method: str,
     params: dict | list | None = None,
@@ -90,7 +104,7 @@ def run_request(
     as_json: bool = False,
     show: str = "nothing",
 ) -> int:
-    """Send one request; ``show`` is how to print the result: nothing, human or json."""
+    """Send one request; ``show`` is how to print the result: nothing, human, json or usage."""
     try:
         path = paths.socket_path(socket)
     except paths.ConfigError as exc:
@@ -101,36 +115,108 @@ def run_request(
         if method == "status" and exc.not_running:
             print(f"voiced is not running ({exc.reason} at {path})", file=sys.stderr)
             return NOT_RUNNING
-        if exc.not_running:
-            return fail(f"{exc} (is voiced running?)")
-        return fail(str(exc))
+        return unreachable(exc)
     except client.DaemonError as exc:
-        return fail(exc.message or f"error {exc.code}", DAEMON_ERROR)
+        return daemon_error(exc)
     if as_json:
         _print_json(result)
     elif show == "json":
         _print_json(result, pretty=True)
-    elif show == "human" and result not in (None, {}, []):
+    elif show == "usage" and isinstance(result, dict):
+        print(format_usage(result))
+    elif show in ("human", "usage") and result not in (None, {}, []):
         print(format_human(result))
     return OK
 
 
 def run_simple(command: str, *, socket: str | None = None, as_json: bool = False) -> int:
-    """One of SIMPLE_COMMANDS: status and devices print their result, the rest are quiet."""
-    show = "human" if command in ("status", "devices") else "nothing"
+    """One of SIMPLE_COMMANDS: status, devices and plugins print their result, usage a table,
+    the rest are quiet."""
+    show = {"status": "human", "devices": "human", "plugins": "human", "usage": "usage"}.get(command, "nothing")
     return run_request(command, socket=socket, as_json=as_json, show=show)
 
 
-def run_call(
-    method: str, params_json: str | None, *, socket: str | None = None, as_json: bool = False
+def run_say(words: list[str], *, socket: str | None = None, as_json: bool = False) -> int:
+    """``say TEXT...``: a typed user turn; the words are joined with spaces."""
+    text = " ".join(words).strip()
+    if not text:
+        return fail("say needs some text, e.g. voicectl say what time is it")
+    return run_request("say", {"text": text}, socket=socket, as_json=as_json)
+
+
+def run_history(
+    words: list[str], limit: int | None = None, *, socket: str | None = None, as_json: bool = False
 ) -> int:
-    """``call METHOD [JSON]``: any method, params as a JSON object or array."""
-    params = None
-    if params_json is not None:
-        try:
-            params = json.loads(params_json)
-        except ValueError as exc:
-            return fail(f"params are not valid JSON: {exc}")
-        if not isinstance(params, dict | list):
-            return fail('params must be a JSON object or array, e.g. \'{"text": "hi"}\'')
-    return run_request(method, params, socket=socket, as_json=as_json, show="json")
+    """``history [QUERY]``: past turns (the history plugin's method), newest last."""
+    params: dict[str, object] = {}
+    if words:
+        params["query"] = " ".join(words)
+    if limit is not None:
+        params["limit"] = limit
+    return run_request("history", params or None, socket=socket, as_json=as_json, show="human")
+
+
+TALK_ACTIONS = ("start", "stop")
+
+
+def run_talk(
+    action: str | None, seconds: float | None = None, *, socket: str | None = None, as_json: bool = False
+) -> int:
+    """Push-to-talk. ``start``/``stop`` send one request; ``--for S`` starts a turn that
+    the daemon ends after S seconds (voicectl returns at once). With neither, hold to
+    talk: start, wait for Enter (or Ctrl-C, or the end of stdin), then stop."""
+    if action is not None and action not in TALK_ACTIONS:
+        return fail(f"talk takes start or stop, not {action!r}")
+    if seconds is not None and action == "stop":
+        return fail("--for goes with talk start, not talk stop")
+    if action is not None or seconds is not None:
+        params: dict[str, object] = {"action": action or "start"}
+        if seconds is not None:
+            params["seconds"] = seconds
+        return run_request("talk", params, socket=socket, as_json=as_json)
+    code = run_request("talk", {"action": "start"}, socket=socket)
+    if code != OK:
+        return code
+    if sys.stdin.isatty():
+        print("talking... press Enter to stop", file=sys.stderr, flush=True)
+    try:
+        sys.stdin.readline()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        code = run_request("talk", {"action": "stop"}, socket=socket, as_json=as_json)
+    return code
+
+
+def _cost(value: object) -> str:
+    return f"${value:.4f}" if isinstance(value, int | float) else "-"
+
+
+def format_usage(usage: dict) -> str:
+    """The ``usage`` result as a small table: tokens and cost per turn, conversation, day."""
+    rows = [("", "input", "cached", "output", "total", "cost")]
+    for key, label in (("last_turn", "last turn"), ("conversation", "conversation"), ("today", "today")):
+        tokens = usage.get(key) or {}
+        cached = int(tokens.get("text_cached_input") or 0) + int(tokens.get("audio_cached_input") or 0)
+        counts = (tokens.get("input", 0), cached, tokens.get("output", 0), tokens.get("total", 0))
+        rows.append((label, *(str(count) for count in counts), _cost(tokens.get("cost_usd"))))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = [
+        "  ".join([row[0].ljust(widths[0]), *(cell.rjust(width) for cell, width in zip(row[1:], widths[1:]))])
+        for row in rows
+    ]
+    model = usage.get("model", "?")
+    notes = [f"model {model}, {usage.get('responses', 0)} responses, today is {(usage.get('today') or {}).get('date', '?')}"]
+    if not usage.get("priced", True):
+        notes.append(f"no prices for {model}: cost not estimated")
+    budget = usage.get("budget_daily_usd")
+    today_cost = (usage.get("today") or {}).get("cost_usd")
+    if isinstance(budget, int | float) and budget > 0:
+        used = f", {today_cost / budget:.0%} used" if isinstance(today_cost, int | float) else ""
+        notes.append(f"budget ${budget:.2f} a day{used}")
+    limits = usage.get("rate_limits") or []
+    if isinstance(limits, list) and limits:
+        shown = [f"{lim.get('name')} {lim.get('remaining')}/{lim.get('limit')}" for lim in limits
+                 if isinstance(lim, dict)]
+        notes.append("rate limits: " + ", ".join(shown))
+    return "\n".join([*(line.rstrip() for line in lines), *notes])

@@ -16,7 +16,9 @@ import trio
 
 from voiced.audio.capture import Capture
 from voiced.audio.devices import Device, choose_device, list_devices, open_stream
+from voiced.audio.echo import EchoControl
 from voiced.audio.playback import Playback
+from voiced.audio.reference import PlayedAudio
 from voiced.config import AudioConfig
 
 log = logging.getLogger("voiced.audio")
@@ -33,6 +35,7 @@ class Audio:
         self.output: Device | None = None
         self.capture: Capture | None = None
         self.playback: Playback | None = None
+        self.echo: EchoControl | None = None
         self.output_latency_ms = 0.0
 
     async def open(self, on_drained: Callable[[], None],
@@ -69,15 +72,28 @@ class Audio:
                                              chunk_ms=chunk_ms, callback=self._input_callback)
             self.capture = Capture(in_rate, token)
             self._streams.append(in_stream)
-            for stream in self._streams:
-                stream.start_stream()
             self.output_latency_ms = out_stream.get_output_latency() * 1000
             self.playback.default_delay_s = out_stream.get_output_latency()
+            self._control_echo(out_stream, out_rate, in_stream, chunk_ms)
+            for stream in self._streams:
+                stream.start_stream()
         except BaseException:
             self._close()
             raise
-        log.info("audio: input %r at %d Hz, output %r at %d Hz (%.0f ms output latency)",
-                 self.input.name, in_rate, self.output.name, out_rate, self.output_latency_ms)
+        log.info("audio: input %r at %d Hz, output %r at %d Hz (%.0f ms output latency), echo %s",
+                 self.input.name, in_rate, self.output.name, out_rate, self.output_latency_ms,
+                 self.echo.mode if self.echo else "off")
+
+    def _control_echo(self, out_stream: pyaudio.Stream, out_rate: int, in_stream: pyaudio.Stream,
+                      chunk_ms: int) -> None:
+        """Put echo control between the streams: the output callback taps, capture cleans."""
+        assert self.playback is not None and self.capture is not None
+        self.echo = EchoControl(self.config.echo, PlayedAudio(out_rate, chunk_ms),
+                                input_latency_s=in_stream.get_input_latency(),
+                                output_latency_s=out_stream.get_output_latency())
+        if self.echo.mode != "off":
+            self.playback.tap = self.echo.played.push
+            self.capture.echo = self.echo
 
     def _output_callback(self, *args: Any) -> tuple[bytes, int]:
         assert self.playback is not None
@@ -116,6 +132,7 @@ class Audio:
             "output_latency_ms": round(self.output_latency_ms, 1),
             "capture_dropped": self.capture.dropped if self.capture else 0,
             "playback_queued_ms": round(self.playback.queued_ms) if self.playback else 0,
+            "echo": self.echo.describe() if self.echo else {"mode": self.config.echo},
         }
 
 

@@ -4,6 +4,7 @@ a subscriber that does not read, and the microphone path untouched by it."""
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import socket
 import time
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.processes import DaemonProcess, EventReader, SimulatorProcess, daemon_env, wait_for
+from tests.support.processes import DaemonProcess, EventReader, SimulatorProcess, daemon_env
 from tests.support.pulse import PulseServer
 
 TEXT_ONLY = '[assistant]\noutput_modalities = ["text"]\n'
@@ -75,7 +76,7 @@ def test_a_subscriber_that_does_not_read_loses_the_oldest_and_is_told(
     appends = [r["t"] for r in simulator.received("input_audio_buffer.append")
                if flood_started <= r["t"] <= flood_ended]
     assert appends, "no microphone audio reached the simulator during the flood"
-    gaps = [b - a for a, b in zip(appends, appends[1:])]
+    gaps = [b - a for a, b in itertools.pairwise(appends)]
     assert max(gaps) < 0.5, f"the microphone stalled for {max(gaps):.2f} s while a subscriber was stuck"
 
     # Now read the stuck connection: the snapshot, what fitted, the notice, the newest events.
