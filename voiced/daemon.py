@@ -25,9 +25,10 @@ from voiced.config import ConfigError, Settings, load_settings
 from voiced.control import ControlServer, MethodRegistry
 from voiced.control.subscriptions import Subscriptions
 from voiced.conversation import Action, Conversation, Play, Publish, Send, StopPlayback
-from voiced.realtime.connection import SessionEnded, run_session
+from voiced.realtime.connection import Outgoing, SessionEnded, run_session
 from voiced.realtime.protocol import ClientEvent, ServerEvent, realtime_url, session_config
 from voiced.systemd import notify
+from voiced.timing import RecentDurations
 from voiced.turns import LatencyTracker, Turn, TurnRecorder
 from voiced.usage import UsageLedger
 
@@ -84,7 +85,10 @@ class Daemon:
         self.subscriptions = Subscriptions(self.bus)
         self.control = ControlServer(settings.socket_path, self.methods)
         self.url: str | None = None
-        self._outbox_send, self._outbox = trio.open_memory_channel[ClientEvent](OUTBOX_SIZE)
+        self._outbox_send, self._outbox = trio.open_memory_channel[Outgoing](OUTBOX_SIZE)
+        self.mic_to_wire = RecentDurations()
+        self.delta_to_device = RecentDurations()
+        self._first_delta_at: dict[str, float] = {}
         self._nursery: trio.Nursery | None = None
         self._session_scope: trio.CancelScope | None = None
         self._reconnect = trio.Event()
@@ -167,7 +171,8 @@ class Daemon:
             try:
                 with trio.CancelScope() as self._session_scope:
                     await run_session(self.url, key, timeout=self.settings.api.timeout, outbox=self._outbox,
-                                      on_open=self._session_opened, on_event=self._server_event)
+                                      on_open=self._session_opened, on_event=self._server_event,
+                                      mic_to_wire=self.mic_to_wire)
                 if self._session_scope.cancelled_caught:
                     continue  # restart: a new session at once
             except SessionEnded as ended:
@@ -217,7 +222,7 @@ class Daemon:
             if used >= OUTBOX_SIZE - RESERVED_FOR_CONTROL:
                 self.counters.frames_dropped += 1
                 continue
-            self._outbox_send.send_nowait(event)
+            self._outbox_send.send_nowait(Outgoing(event, frame.captured_at))
             self.counters.frames_sent += 1
 
     # -- carrying out the conversation's actions --------------------------------------
@@ -237,7 +242,7 @@ class Daemon:
 
     def _send(self, event: ClientEvent) -> None:
         try:
-            self._outbox_send.send_nowait(event)
+            self._outbox_send.send_nowait(Outgoing(event))
         except trio.WouldBlock:
             log.error("outbox full: dropped %s", event.get("type"))
 
@@ -260,6 +265,7 @@ class Daemon:
             self.latency.response_created(now)
         elif kind == "assistant.audio.started":
             self.latency.first_audio(now)
+            self._first_delta_at = {data["item_id"]: now}
         elif kind == "assistant.response.done":
             data = {**data, "latency": self.latency.response_done(now).as_dict()}
         elif kind == "assistant.interrupted":
@@ -282,9 +288,12 @@ class Daemon:
     def _playback_drained(self) -> None:
         self.apply(self.conversation.playback_drained())
 
-    def _first_sample_played(self, item_id: str, delay_s: float) -> None:
-        """The audio thread began playing `item_id`; it reaches the speaker `delay_s` later."""
-        self.latency.first_played(time.monotonic() + delay_s)
+    def _first_sample_played(self, item_id: str, handed_at: float, delay_s: float) -> None:
+        """The output callback handed `item_id`'s first sample to the device at `handed_at`
+        (monotonic); it is heard `delay_s` later."""
+        self.latency.first_played(handed_at + delay_s)
+        if (received_at := self._first_delta_at.pop(item_id, None)) is not None:
+            self.delta_to_device.add((handed_at - received_at) * 1000)
 
     # -- for the control methods ------------------------------------------------------
 
@@ -348,6 +357,8 @@ class Daemon:
             "conversation_id": self.conversation_id,
             "devices": self.audio.describe(),
             "latency": self.latency.summary(),
+            "audio_path": {"mic_to_wire_ms": self.mic_to_wire.summary(),
+                           "delta_to_device_ms": self.delta_to_device.summary()},
             "usage_today": self.usage.summary()["today"],
             "subscribers": len(self.subscriptions),
             "uptime_s": round(time.monotonic() - c.started_at, 1),

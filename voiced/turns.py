@@ -8,12 +8,12 @@ These records are what transcript sinks receive.
 
 from __future__ import annotations
 
-import statistics
 from collections import deque
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 from voiced.bus import Event
+from voiced.timing import RecentDurations
 
 LATENCY_WINDOW = 50
 """How many recent turns the p50/p95 summary covers."""
@@ -104,10 +104,13 @@ class LatencyTracker:
     mark (a typed `say`) is measured from the request instead.
     """
 
+    MARKS = ("response_created_ms", "first_audio_ms", "first_played_ms", "done_ms")
+
     def __init__(self) -> None:
         self._start: float | None = None
         self._current = TurnLatency()
-        self.recent: deque[TurnLatency] = deque(maxlen=LATENCY_WINDOW)
+        self.turns = 0
+        self._marks = {name: RecentDurations(LATENCY_WINDOW) for name in self.MARKS}
 
     def _since(self, now: float) -> float | None:
         return None if self._start is None else (now - self._start) * 1000
@@ -133,17 +136,13 @@ class LatencyTracker:
         latency = self._current
         if self._start is not None:
             latency.done_ms = self._since(now)
-            self.recent.append(latency)
+            self.turns += 1
+            for name in self.MARKS:
+                if (value := getattr(latency, name)) is not None:
+                    self._marks[name].add(value)
         self._start, self._current = None, TurnLatency()
         return latency
 
     def summary(self) -> dict[str, Any]:
         """p50 and p95 of each mark over the recent turns."""
-        out: dict[str, Any] = {"turns": len(self.recent)}
-        for name in ("response_created_ms", "first_audio_ms", "first_played_ms", "done_ms"):
-            values = sorted(v for t in self.recent if (v := getattr(t, name)) is not None)
-            out[name] = None if not values else {
-                "p50": round(statistics.median(values), 1),
-                "p95": round(values[min(len(values) - 1, round(0.95 * (len(values) - 1)))], 1),
-            }
-        return out
+        return {"turns": self.turns, **{name: marks.summary() for name, marks in self._marks.items()}}

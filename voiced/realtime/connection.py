@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +25,7 @@ from trio_websocket import (
 )
 
 from voiced.realtime.protocol import ClientEvent, ServerEvent
+from voiced.timing import RecentDurations
 
 if sys.version_info < (3, 11):
     from exceptiongroup import BaseExceptionGroup
@@ -32,6 +34,14 @@ log = logging.getLogger("voiced.realtime")
 
 PING_INTERVAL_S = 15.0
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """A client event to send; microphone audio carries the time it was captured."""
+
+    event: ClientEvent
+    captured_at: float | None = None
 
 
 @dataclass(frozen=True)
@@ -51,14 +61,16 @@ async def run_session(
     key: str,
     *,
     timeout: float,
-    outbox: trio.MemoryReceiveChannel[ClientEvent],
+    outbox: trio.MemoryReceiveChannel[Outgoing],
     on_open: Callable[[], None],
     on_event: Callable[[ServerEvent], None],
+    mic_to_wire: RecentDurations,
 ) -> None:
     """Connect to `url`, then pump `outbox` to the server and server events to `on_event`.
 
     Returns only by raising SessionEnded. `on_event` runs in the receiving task and must
-    not block; `on_open` is called once the handshake succeeded.
+    not block; `on_open` is called once the handshake succeeded. How long captured audio
+    took to reach the socket is added to `mic_to_wire`.
     """
     headers = [("Authorization", f"Bearer {key}")]
     try:
@@ -67,7 +79,7 @@ async def run_session(
             log.info("connected to %s", _without_query(url))
             on_open()
             async with trio.open_nursery() as nursery:
-                nursery.start_soon(_send_loop, ws, outbox)
+                nursery.start_soon(_send_loop, ws, outbox, mic_to_wire)
                 nursery.start_soon(_keep_alive, ws, timeout)
                 await _receive_loop(ws, on_event)
     except BaseException as exc:
@@ -122,9 +134,12 @@ async def _receive_loop(ws: WebSocketConnection, on_event: Callable[[ServerEvent
         on_event(event)
 
 
-async def _send_loop(ws: WebSocketConnection, outbox: trio.MemoryReceiveChannel[ClientEvent]) -> None:
-    async for event in outbox:
-        await ws.send_message(json.dumps(event, separators=(",", ":")))
+async def _send_loop(ws: WebSocketConnection, outbox: trio.MemoryReceiveChannel[Outgoing],
+                     mic_to_wire: RecentDurations) -> None:
+    async for outgoing in outbox:
+        await ws.send_message(json.dumps(outgoing.event, separators=(",", ":")))
+        if outgoing.captured_at is not None:
+            mic_to_wire.add((time.monotonic() - outgoing.captured_at) * 1000)
 
 
 async def _keep_alive(ws: WebSocketConnection, timeout: float) -> None:
