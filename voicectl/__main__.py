@@ -14,7 +14,13 @@ import os
 import sys
 
 _FLAGS = {"--json": "json", "--follow": "follow", "-f": "follow"}
-_VALUED = {"--socket": "socket", "--state": "state", "--timeout": "timeout", "--for": "for", "--limit": "limit"}
+_VALUED = {
+    "--socket": "socket",
+    "--state": "state",
+    "--timeout": "timeout",
+    "--for": "for",
+    "--limit": "limit",
+}
 
 # command -> (the options it takes besides --json and --socket, fewest and most positionals)
 _COMMANDS: dict[str, tuple[frozenset[str], int, int]] = {
@@ -94,9 +100,12 @@ def _run_fast(args: list[str]) -> int | None:
         return commands.run_history(positionals, limit, socket=socket, as_json=as_json)  # type: ignore[arg-type]
     if command == "talk":
         seconds = _number(options["for"]) if "for" in options else None
-        if "for" in options and seconds is None or (positionals and positionals[0] not in commands.TALK_ACTIONS):
+        bad_action = positionals and positionals[0] not in commands.TALK_ACTIONS
+        if ("for" in options and seconds is None) or bad_action:
             return None
-        return commands.run_talk(positionals[0] if positionals else None, seconds, socket=socket, as_json=as_json)
+        return commands.run_talk(
+            positionals[0] if positionals else None, seconds, socket=socket, as_json=as_json
+        )
     if command == "attach":
         from .attach import run_attach
 
@@ -104,7 +113,9 @@ def _run_fast(args: list[str]) -> int | None:
     from . import events
 
     if command == "events":
-        return events.run_events(positionals, follow=bool(options.get("follow")), socket=socket, as_json=as_json)
+        return events.run_events(
+            positionals, follow=bool(options.get("follow")), socket=socket, as_json=as_json
+        )
     timeout = _number(options["timeout"]) if "timeout" in options else None
     if "state" not in options or ("timeout" in options and timeout is None):
         return None

@@ -147,7 +147,9 @@ def talk(
     action: Annotated[TalkAction | None, typer.Argument(help="start or stop a spoken turn.")] = None,
     seconds: Annotated[
         float | None,
-        typer.Option("--for", metavar="SECONDS", min=0, help="Start a turn that ends by itself after SECONDS."),
+        typer.Option(
+            "--for", metavar="SECONDS", min=0, help="Start a turn that ends by itself after SECONDS."
+        ),
     ] = None,
     socket: SocketOption = None,
     as_json: JsonOption = False,
@@ -174,9 +176,12 @@ def history(
 def events(
     ctx: typer.Context,
     topics: Annotated[
-        list[str] | None, typer.Argument(help="Event type prefixes, e.g. state. or assistant.transcript.")
+        list[str] | None,
+        typer.Argument(help="Event types or their dotted prefixes, e.g. state or assistant.transcript."),
     ] = None,
-    follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing events as they happen.")] = False,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Keep printing events as they happen.")
+    ] = False,
     socket: SocketOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -193,11 +198,16 @@ def wait(
     ctx: typer.Context,
     state: Annotated[
         str,
-        typer.Option("--state", metavar="STATE", help="The state to wait for: " + ", ".join(STATES) + ".",
-                     autocompletion=lambda: list(STATES)),
+        typer.Option(
+            "--state",
+            metavar="STATE",
+            help="The state to wait for: " + ", ".join(STATES) + ".",
+            autocompletion=lambda: list(STATES),
+        ),
     ],
     timeout: Annotated[
-        float | None, typer.Option("--timeout", metavar="SECONDS", min=0, help="Give up (exit 1) after this long.")
+        float | None,
+        typer.Option("--timeout", metavar="SECONDS", min=0, help="Give up (exit 1) after this long."),
     ] = None,
     socket: SocketOption = None,
     as_json: JsonOption = False,

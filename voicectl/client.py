@@ -167,7 +167,9 @@ def result_of(reply: dict[str, Any]) -> Any:
     error = reply.get("error")
     if isinstance(error, dict):
         code = error.get("code")
-        raise DaemonError(code if isinstance(code, int) else 0, str(error.get("message", "")), error.get("data"))
+        raise DaemonError(
+            code if isinstance(code, int) else 0, str(error.get("message", "")), error.get("data")
+        )
     return reply.get("result")
 
 

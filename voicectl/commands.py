@@ -19,8 +19,17 @@ NOT_RUNNING = 3
 
 # Commands that send one request without params; the first four print their result.
 SIMPLE_COMMANDS = (
-    "status", "devices", "plugins", "usage",
-    "pause", "resume", "interrupt", "shutdown", "restart", "wake", "sleep",
+    "status",
+    "devices",
+    "plugins",
+    "usage",
+    "pause",
+    "resume",
+    "interrupt",
+    "shutdown",
+    "restart",
+    "wake",
+    "sleep",
 )
 
 
@@ -132,7 +141,9 @@ def run_request(
 def run_simple(command: str, *, socket: str | None = None, as_json: bool = False) -> int:
     """One of SIMPLE_COMMANDS: status, devices and plugins print their result, usage a table,
     the rest are quiet."""
-    show = {"status": "human", "devices": "human", "plugins": "human", "usage": "usage"}.get(command, "nothing")
+    show = {"status": "human", "devices": "human", "plugins": "human", "usage": "usage"}.get(
+        command, "nothing"
+    )
     return run_request(command, socket=socket, as_json=as_json, show=show)
 
 
@@ -202,11 +213,17 @@ def format_usage(usage: dict) -> str:
         rows.append((label, *(str(count) for count in counts), _cost(tokens.get("cost_usd"))))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = [
-        "  ".join([row[0].ljust(widths[0]), *(cell.rjust(width) for cell, width in zip(row[1:], widths[1:]))])
+        "  ".join(
+            [
+                row[0].ljust(widths[0]),
+                *(cell.rjust(width) for cell, width in zip(row[1:], widths[1:], strict=True)),
+            ]
+        )
         for row in rows
     ]
     model = usage.get("model", "?")
-    notes = [f"model {model}, {usage.get('responses', 0)} responses, today is {(usage.get('today') or {}).get('date', '?')}"]
+    day = (usage.get("today") or {}).get("date", "?")
+    notes = [f"model {model}, {usage.get('responses', 0)} responses, today is {day}"]
     if not usage.get("priced", True):
         notes.append(f"no prices for {model}: cost not estimated")
     budget = usage.get("budget_daily_usd")
@@ -216,7 +233,25 @@ def format_usage(usage: dict) -> str:
         notes.append(f"budget ${budget:.2f} a day{used}")
     limits = usage.get("rate_limits") or []
     if isinstance(limits, list) and limits:
-        shown = [f"{lim.get('name')} {lim.get('remaining')}/{lim.get('limit')}" for lim in limits
-                 if isinstance(lim, dict)]
+        shown = [
+            f"{lim.get('name')} {lim.get('remaining')}/{lim.get('limit')}"
+            for lim in limits
+            if isinstance(lim, dict)
+        ]
         notes.append("rate limits: " + ", ".join(shown))
     return "\n".join([*(line.rstrip() for line in lines), *notes])
+
+
+def run_call(
+    method: str, params_json: str | None, *, socket: str | None = None, as_json: bool = False
+) -> int:
+    """``call METHOD [JSON]``: any method, params as a JSON object or array."""
+    params = None
+    if params_json is not None:
+        try:
+            params = json.loads(params_json)
+        except ValueError as exc:
+            return fail(f"params are not valid JSON: {exc}")
+        if not isinstance(params, dict | list):
+            return fail('params must be a JSON object or array, e.g. \'{"text": "hi"}\'')
+    return run_request(method, params, socket=socket, as_json=as_json, show="json")

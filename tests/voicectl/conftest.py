@@ -1,13 +1,22 @@
-"""A real voiced control socket (ControlServer in a thread) for voicectl to talk to."""
+"""What voicectl tests talk to and watch.
+
+- ``daemon``: just a voiced control socket (ControlServer in a thread), for the
+  request commands' output and exit codes;
+- ``start_voiced``: a real voiced process and the simulator it talks to, over the
+  test's private PulseAudio, for the commands that need the real thing;
+- ``tmux``: a private tmux server to run ``voicectl attach`` in and read its screen.
+"""
 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +24,8 @@ import pydantic
 import pytest
 import trio
 
+from tests.support.processes import DaemonProcess, SimulatorProcess, daemon_env
+from tests.support.pulse import PulseServer
 from voiced.control import ClientConnection, ControlServer, MethodRegistry, RpcError
 
 STATUS = {
@@ -124,3 +135,128 @@ def voicectl(env: dict[str, str]) -> Any:
         return result
 
     return run
+
+
+class Voiced:
+    """A real voiced and its simulator; ``restart_daemon`` replaces the daemon on the same socket."""
+
+    def __init__(self, folder: Path, pulse: PulseServer, script: dict[str, Any] | None, config: str | None):
+        self.folder = folder
+        self.config = config
+        self.simulator = SimulatorProcess(folder, script)
+        self.env = daemon_env(pulse.env, self.simulator)
+        self.daemon = DaemonProcess(folder, self.env, config=config)
+
+    @property
+    def socket(self) -> Path:
+        return self.daemon.socket
+
+    def voicectl(self, *args: str, timeout: float = 20.0) -> subprocess.CompletedProcess[str]:
+        result = self.daemon.voicectl(*args, timeout=timeout)
+        assert "Traceback" not in result.stderr, result.stderr
+        return result
+
+    def popen(self, *args: str, **kwargs: Any) -> subprocess.Popen[str]:
+        """voicectl in the background, its output piped."""
+        command = [str(Path(sys.executable).parent / "voicectl"), "--socket", str(self.socket), *args]
+        return subprocess.Popen(
+            command, env=self.daemon.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs
+        )
+
+    def restart_daemon(self) -> None:
+        self.daemon.terminate()
+        self.daemon = DaemonProcess(self.folder, self.env, config=self.config)
+
+    def stop(self) -> None:
+        try:
+            self.daemon.terminate()
+        finally:
+            self.simulator.stop()
+        invalid = self.simulator.invalid_events()
+        assert not invalid, f"the daemon sent invalid events: {invalid[:3]}"
+
+
+@pytest.fixture
+def start_voiced(home: Path, pulse: PulseServer) -> Iterator[Callable[..., Voiced]]:
+    """Start a real voiced (and simulator) in ``home``: ``start_voiced(script=..., config=...)``."""
+    started: list[Voiced] = []
+
+    def start(script: dict[str, Any] | None = None, config: str | None = None) -> Voiced:
+        voiced = Voiced(home, pulse, script, config)
+        started.append(voiced)
+        return voiced
+
+    yield start
+    for voiced in started:
+        voiced.stop()
+
+
+class Tmux:
+    """A private tmux server with one session of a fixed size; reads what its pane shows."""
+
+    def __init__(self, folder: Path, env: dict[str, str]) -> None:
+        self.socket = folder / "tmux.sock"
+        self.env = {**env, "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"}
+        self.env.pop("TMUX", None)
+
+    def tmux(self, *args: str) -> str:
+        result = subprocess.run(
+            ["tmux", "-S", str(self.socket), "-f", "/dev/null", *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    def start(self, command: str, width: int = 100, height: int = 30) -> None:
+        """Run ``command`` in a shell; afterwards the pane says how it exited and how the
+        terminal was left, and stays open to be read."""
+        settings = "stty -a | tr ' ;' '\\n\\n' | grep -x -e echo -e icanon"
+        shell = f'{command}; echo "exited $?"; {settings}; sleep 600'
+        self.tmux("new-session", "-d", "-s", "main", "-x", str(width), "-y", str(height), shell)
+
+    def screen(self) -> list[str]:
+        return self.tmux("capture-pane", "-p", "-t", "main").splitlines()
+
+    def text(self) -> str:
+        return "\n".join(self.screen())
+
+    def wait_for(self, check: Callable[[list[str]], Any], what: str, timeout: float = 10.0) -> list[str]:
+        """Poll the screen until ``check(rows)`` is true; fail with the screen otherwise."""
+        deadline = time.monotonic() + timeout
+        while True:
+            rows = self.screen()
+            if check(rows):
+                return rows
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f"timed out after {timeout:g} s waiting for {what}; the screen:\n" + "\n".join(rows)
+                )
+            time.sleep(0.05)
+
+    def wait_text(self, text: str, timeout: float = 10.0) -> list[str]:
+        return self.wait_for(lambda rows: any(text in row for row in rows), repr(text), timeout)
+
+    def type(self, line: str) -> None:
+        """Type ``line`` at the prompt and press Enter."""
+        self.tmux("send-keys", "-t", "main", "-l", line)
+        self.tmux("send-keys", "-t", "main", "Enter")
+
+    def keys(self, *keys: str) -> None:
+        self.tmux("send-keys", "-t", "main", *keys)
+
+    def kill(self) -> None:
+        subprocess.run(["tmux", "-S", str(self.socket), "kill-server"], env=self.env, capture_output=True)
+
+
+@pytest.fixture
+def tmux(home: Path) -> Iterator[Tmux]:
+    if shutil.which("tmux") is None:
+        pytest.fail("tmux is missing: apt-get install -y tmux", pytrace=False)
+    server = Tmux(home, dict(os.environ))
+    try:
+        yield server
+    finally:
+        server.kill()

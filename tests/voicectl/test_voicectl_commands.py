@@ -108,8 +108,67 @@ def test_bad_usage_exits_1(voicectl: Any, args: tuple[str, ...]) -> None:
 def test_help_lists_the_commands(voicectl: Any) -> None:
     result = voicectl("--help")
     assert result.returncode == 0
-    for command in ("status", "pause", "resume", "interrupt", "devices", "call"):
-        assert command in result.stdout
+    commands = (
+        "status",
+        "pause",
+        "resume",
+        "interrupt",
+        "restart",
+        "say",
+        "wake",
+        "sleep",
+        "talk",
+        "events",
+        "wait",
+        "attach",
+        "devices",
+        "plugins",
+        "history",
+        "usage",
+        "call",
+        "shutdown",
+    )
+    listed = {line.strip("│ ").split(" ")[0] for line in result.stdout.splitlines()}
+    assert set(commands) <= listed, set(commands) - listed
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ("wait", "--state", "asleep"),
+            "voicectl: unknown state 'asleep'; valid states: connecting, standby",
+        ),
+        (("say", "  "), "voicectl: say needs some text"),
+        (("talk", "stop", "--for", "2"), "voicectl: --for goes with talk start"),
+    ],
+)
+def test_bad_values_are_bad_usage_on_both_paths(
+    voicectl: Any, env: dict[str, str], args: tuple[str, ...], message: str
+) -> None:
+    result = voicectl(*args)
+    assert result.returncode == 1
+    assert result.stderr.startswith(message)
+    code = "import sys; from voicectl.cli import run_typer; sys.exit(run_typer(sys.argv[1:]))"
+    typer = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, env=env)
+    assert (typer.returncode, typer.stderr) == (1, result.stderr)
+
+
+@pytest.mark.parametrize(
+    "args", [("talk", "sideways"), ("wait",), ("wait", "--state", "listening", "--timeout", "x")]
+)
+def test_malformed_commands_get_typer_usage_errors(voicectl: Any, args: tuple[str, ...]) -> None:
+    result = voicectl(*args)
+    assert result.returncode == 1
+    assert "Usage: voicectl" in result.stderr
+
+
+def test_attach_needs_a_terminal(daemon: Any, voicectl: Any) -> None:
+    result = voicectl("attach")
+    assert (result.returncode, result.stderr) == (
+        1,
+        "voicectl: attach needs a terminal (for scripts: voicectl events --follow)\n",
+    )
 
 
 def test_the_typer_app_behaves_like_the_fast_path(daemon: Any, env: dict[str, str]) -> None:

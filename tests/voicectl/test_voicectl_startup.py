@@ -41,6 +41,22 @@ def test_status_imports_nothing_heavy(daemon: Any, env: dict[str, str]) -> None:
         assert run_probe(env, *args) == {"code": 0, "heavy": []}
 
 
+def test_the_other_fast_commands_import_nothing_heavy(daemon: Any, env: dict[str, str]) -> None:
+    # The stand-in daemon lacks most of these methods (exit 2); what counts is the imports.
+    for args in (
+        ("say", "hi"),
+        ("restart",),
+        ("usage", "--json"),
+        ("talk", "start"),
+        ("talk", "--for", "1"),
+        ("events", "state"),
+        ("events", "--follow", "--json"),
+        ("wait", "--state", "listening", "--timeout", "1"),
+        ("history", "weather", "--limit", "2"),
+    ):
+        assert run_probe(env, *args)["heavy"] == [], args
+
+
 def test_not_running_imports_nothing_heavy(env: dict[str, str]) -> None:
     assert run_probe(env, "status") == {"code": 3, "heavy": []}
 
