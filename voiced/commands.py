@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from voiced.audio.duplex import available_devices
 from voiced.control import ClientConnection, RpcError
+from voiced.listening import OverBudget
 
 if TYPE_CHECKING:
     from voiced.daemon import Daemon
@@ -104,6 +105,20 @@ def register_commands(daemon: Daemon) -> None:
         """Tokens and estimated cost: last turn, this conversation, today; rate limits."""
         return daemon.usage.summary() | {"rate_limits": daemon.rate_limits,
                                          "budget_daily_usd": daemon.settings.budget.daily_usd}
+
+    @methods.method("wake")
+    async def wake(params: None, client: ClientConnection) -> dict[str, Any]:
+        """Leave standby and start listening (wake mode)."""
+        try:
+            woke = daemon.listening.wake("voicectl wake")
+        except OverBudget as exc:
+            raise RpcError(NOT_NOW, str(exc), {"over_budget": True}) from None
+        return {"woke": woke, "state": daemon.state}
+
+    @methods.method("sleep")
+    async def sleep(params: None, client: ClientConnection) -> dict[str, Any]:
+        """Go to standby: the session closes and nothing is sent until woken."""
+        return {"slept": daemon.listening.sleep("voicectl sleep"), "state": daemon.state}
 
     @methods.method("devices")
     async def devices(params: None, client: ClientConnection) -> dict[str, Any]:

@@ -56,6 +56,8 @@ class ApiConfig(Section):
     base_url: str = "https://api.openai.com/v1"
     model: str = "gpt-realtime"
     timeout: float = Field(10.0, gt=0, description="seconds to connect or to hear a pong")
+    rollover_after_s: float = Field(3300.0, gt=0, le=3600,
+                                    description="start a new session at a quiet moment after this long")
 
 
 class AssistantProfile(Section):

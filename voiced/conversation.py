@@ -14,9 +14,10 @@ between `conversation.item.truncate` and `conversation.item.delete`.
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections import deque
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from voiced.config import WIRE_RATE
 from voiced.realtime.protocol import (
@@ -71,6 +72,17 @@ class Publish:
 
 Action = Send | Play | StopPlayback | Publish
 
+HELD_FRAMES = 500
+"""Microphone frames kept while a session is replaced: 10 s of 20 ms frames."""
+
+
+@dataclass(frozen=True)
+class Message:
+    """A finished turn's text, replayed into a new session so the assistant remembers it."""
+
+    role: Literal["user", "assistant"]
+    text: str
+
 
 def heard_text(transcript: str, heard_ms: float, received_ms: float) -> str:
     """The part of `transcript` the user heard: its share of the audio, to a word boundary.
@@ -122,6 +134,7 @@ class Conversation:
         self.connected = False
         self.session_id: str | None = None
         self.paused = False
+        self.standby = False
         self.error: str | None = None
         self.user_speaking = False
         self.awaiting_response = False
@@ -133,6 +146,10 @@ class Conversation:
         self._dropped_responses: set[str] = set()
         self._cut_transcripts: set[str] = set()
         self._response_wanted = False
+        self._replay: list[Message] = []
+        self._held: deque[bytes] = deque(maxlen=HELD_FRAMES)
+        self.holding = False
+        """Keep microphone frames while disconnected, to send once the next session is up."""
         self._state = State.CONNECTING
 
     # -- state ---------------------------------------------------------------
@@ -141,6 +158,8 @@ class Conversation:
     def state(self) -> State:
         if self.error is not None:
             return State.ERROR
+        if self.standby:
+            return State.STANDBY
         if not self.connected:
             return State.CONNECTING
         if self.paused:
@@ -163,9 +182,14 @@ class Conversation:
 
     # -- inputs from the transport ---------------------------------------------
 
-    def connection_opened(self) -> list[Action]:
-        """The WebSocket is up; nothing is sent until the server's `session.created`."""
+    def connection_opened(self, replay: Iterable[Message] = ()) -> list[Action]:
+        """The WebSocket is up; nothing is sent until the server's `session.created`.
+
+        `replay` is the conversation so far: a new session starts empty, so these are
+        sent as items before anything else, then the microphone audio held meanwhile.
+        """
         self.error = None
+        self._replay = [m for m in replay if m.text]
         return self._with_state_change([])
 
     def connection_lost(self, reason: str, *, fatal: bool = False) -> list[Action]:
@@ -197,9 +221,18 @@ class Conversation:
 
     def microphone_frame(self, pcm: bytes) -> ClientEvent | None:
         """The append event for one captured frame, or None while it must not be sent."""
-        if not self.connected or self.paused or (self.manual_turns and not self.talking):
+        if self.paused or self.standby or (self.manual_turns and not self.talking):
+            return None
+        if not self.connected:
+            if self.holding:
+                self._held.append(pcm)
             return None
         return self.events.append_audio(pcm)
+
+    def hold(self, frames: Iterable[bytes]) -> None:
+        """Keep `frames` (say, the words that woke us) for the next session."""
+        self.holding = True
+        self._held.extend(frames)
 
     def playback_drained(self) -> list[Action]:
         """Everything queued has been played."""
@@ -230,6 +263,11 @@ class Conversation:
 
     def resume(self) -> list[Action]:
         self.paused = False
+        return self._with_state_change([])
+
+    def set_standby(self, standby: bool) -> list[Action]:
+        """Standby: no session, nothing sent; the daemon listens locally for a reason to wake."""
+        self.standby = standby
         return self._with_state_change([])
 
     def interrupt(self) -> list[Action]:
@@ -321,8 +359,16 @@ class Conversation:
     def _on_session_created(self, event: dict[str, Any]) -> list[Action]:
         self.connected = True
         self.session_id = (event.get("session") or {}).get("id")
-        return [Send(self.events.session_update(self.session)),
-                Publish("session.connected", {"session_id": self.session_id})]
+        actions: list[Action] = [Send(self.events.session_update(self.session))]
+        actions += [Send(self.events.add_message(m.role, m.text)) for m in self._replay]
+        actions += [Send(self.events.append_audio(pcm)) for pcm in self._held]
+        held_ms = round(sum(pcm_ms(len(pcm)) for pcm in self._held))
+        actions.append(Publish("session.connected", {"session_id": self.session_id,
+                                                     "replayed_items": len(self._replay),
+                                                     "held_audio_ms": held_ms}))
+        self._replay, self.holding = [], False
+        self._held.clear()
+        return actions
 
     def _on_speech_started(self, event: dict[str, Any]) -> list[Action]:
         self.user_speaking = True

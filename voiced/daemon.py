@@ -13,6 +13,7 @@ import os
 import signal
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,10 +25,12 @@ from voiced.bus import Bus
 from voiced.config import ConfigError, Settings, load_settings
 from voiced.control import ControlServer, MethodRegistry
 from voiced.control.subscriptions import Subscriptions
-from voiced.conversation import Action, Conversation, Play, Publish, Send, StopPlayback
-from voiced.realtime.connection import Outgoing, SessionEnded, run_session
+from voiced.conversation import Action, Conversation, Play, Publish, Send, State, StopPlayback
+from voiced.listening import Listening
+from voiced.realtime.connection import Outgoing, SessionEnded
 from voiced.realtime.protocol import ClientEvent, ServerEvent, realtime_url, session_config
-from voiced.systemd import notify
+from voiced.sessions import SessionKeeper
+from voiced.systemd import notify, watchdog_interval
 from voiced.timing import RecentDurations
 from voiced.turns import LatencyTracker, Turn, TurnRecorder
 from voiced.usage import UsageLedger
@@ -37,7 +40,7 @@ log = logging.getLogger("voiced")
 OUTBOX_SIZE = 1000
 RESERVED_FOR_CONTROL = 100
 """Outbox slots microphone audio may not take, so a truncate is never dropped for audio."""
-RETRY_DELAYS_S = (1, 2, 4, 8, 15, 30)
+QUIET_STATES = frozenset({State.LISTENING, State.STANDBY, State.PAUSED, State.ERROR})
 
 
 @dataclass
@@ -85,14 +88,15 @@ class Daemon:
         self.subscriptions = Subscriptions(self.bus)
         self.control = ControlServer(settings.socket_path, self.methods)
         self.url: str | None = None
-        self._outbox_send, self._outbox = trio.open_memory_channel[Outgoing](OUTBOX_SIZE)
+        self._outbox_send, self.outbox = trio.open_memory_channel[Outgoing](OUTBOX_SIZE)
         self.mic_to_wire = RecentDurations()
         self.delta_to_device = RecentDurations()
         self._first_delta_at: dict[str, float] = {}
         self._nursery: trio.Nursery | None = None
-        self._session_scope: trio.CancelScope | None = None
-        self._reconnect = trio.Event()
-        self._failures = 0
+        self._quiet_since: float | None = None
+        self._when_quiet: list[Callable[[], None]] = []
+        self.sessions = SessionKeeper(self)
+        self.listening = Listening(self)
 
     # -- running -------------------------------------------------------------
 
@@ -115,9 +119,13 @@ class Daemon:
                 self.url = realtime_url(base_url, self.settings.api.model)
                 await self.audio.open(on_drained=self._playback_drained,
                                       on_item_started=self._first_sample_played)
-                nursery.start_soon(self._keep_session)
+                self.listening.start()
+                nursery.start_soon(self.sessions.run)
                 nursery.start_soon(self._stream_microphone)
-                notify(READY="1", STATUS="connecting")
+                nursery.start_soon(self._every_second)
+                if (interval := watchdog_interval()) is not None:
+                    nursery.start_soon(self._feed_watchdog, interval)
+                notify(READY="1", STATUS=self.state)
                 ready = True
                 log.info("voiced ready: control socket %s", self.settings.socket_path)
         finally:
@@ -159,62 +167,53 @@ class Daemon:
         self.conversation.session = session_config(settings, profile)
         if self.conversation.connected:
             self._send(self.conversation.events.session_update(self.conversation.session))
+        elif self.conversation.error is not None:
+            self.sessions.end("reload")  # a new key may fix what stopped the retries
         log.info("configuration reloaded")
 
     # -- the session ---------------------------------------------------------
 
-    async def _keep_session(self) -> None:
-        """Hold a session open, reconnecting with growing delays; stop at a fatal error."""
-        assert self.url is not None
-        key = self.settings.api.key.get_secret_value() if self.settings.api.key else "simulated"
-        while True:
-            try:
-                with trio.CancelScope() as self._session_scope:
-                    await run_session(self.url, key, timeout=self.settings.api.timeout, outbox=self._outbox,
-                                      on_open=self._session_opened, on_event=self._server_event,
-                                      mic_to_wire=self.mic_to_wire)
-                if self._session_scope.cancelled_caught:
-                    continue  # restart: a new session at once
-            except SessionEnded as ended:
-                self.apply(self.conversation.connection_lost(ended.reason, fatal=ended.fatal))
-                self._drop_outbox()
-                if ended.fatal:
-                    log.error("session failed: %s (not retrying)", ended)
-                    notify(STATUS=f"error: {ended}")
-                    await self._reconnect.wait()
-                    self._reconnect = trio.Event()
-                    continue
-                delay = RETRY_DELAYS_S[min(self._failures, len(RETRY_DELAYS_S) - 1)]
-                self._failures += 1
-                log.warning("session ended: %s; reconnecting in %d s", ended, delay)
-                await trio.sleep(delay)
-
-    def _session_opened(self) -> None:
-        self.counters.sessions += 1
-        self._failures = 0
-        self.apply(self.conversation.connection_opened())
-
-    def _server_event(self, event: ServerEvent) -> None:
+    def server_event(self, event: ServerEvent) -> None:
+        """One event from the Realtime server (called by the connection's receive loop)."""
         self.counters.server_events += 1
-        if log.isEnabledFor(logging.DEBUG) and not str(event.get("type", "")).endswith(".delta"):
-            log.debug("server: %s", event.get("type"))
-        if event.get("type") == "response.done":
+        kind = str(event.get("type", ""))
+        if log.isEnabledFor(logging.DEBUG) and not kind.endswith(".delta"):
+            log.debug("server: %s", kind)
+        if kind == "response.done":
             self.counters.responses += 1
         self.apply(self.conversation.server_event(event))
         if self.conversation.error is not None:
             raise SessionEnded(self.conversation.error, fatal=True)
+        if kind == "error" and (event.get("error") or {}).get("code") == "session_expired":
+            raise SessionEnded("session expired", code=1001)
 
-    def _drop_outbox(self) -> None:
+    def drop_outbox(self) -> None:
         """Events queued for a session that ended would be wrong in the next one."""
         while True:
             try:
-                self._outbox.receive_nowait()
+                self.outbox.receive_nowait()
             except trio.WouldBlock:
                 return
+
+    async def _every_second(self) -> None:
+        while True:
+            await trio.sleep(1.0)
+            now = time.monotonic()
+            self.listening.check(now)
+            if self.sessions.due_for_rollover(now):
+                self.sessions.end("rollover")
+
+    async def _feed_watchdog(self, interval: float) -> None:
+        """WATCHDOG=1 from the trio loop itself: if the loop hangs, systemd restarts us."""
+        while True:
+            notify(WATCHDOG="1")
+            await trio.sleep(interval)
 
     async def _stream_microphone(self) -> None:
         assert self.audio.capture is not None
         async for frame in self.audio.capture.frames:
+            if self.listening.hear(frame.pcm):
+                continue  # standby: the frame stays on this machine
             event = self.conversation.microphone_frame(frame.pcm)
             if event is None:
                 continue
@@ -259,6 +258,7 @@ class Daemon:
         if kind == "state.changed":
             notify(STATUS=data["state"])
             log.info("state: %s", data["state"])
+            self._state_changed(State(data["state"]), now)
         elif kind == "user.speech.stopped":
             self.latency.turn_ended(now)
         elif kind == "assistant.response.started":
@@ -281,6 +281,28 @@ class Daemon:
         if kind == "assistant.response.done" and data.get("usage"):
             self.usage.add(data["usage"], dt.date.today())
             self.bus.publish("usage.updated", self.usage.summary())
+            self.listening.spent(self.usage.today_usd)
+
+    def _state_changed(self, state: State, now: float) -> None:
+        if state not in QUIET_STATES:
+            self._quiet_since = None
+            return
+        if self._quiet_since is None:
+            self._quiet_since = now
+        waiting, self._when_quiet = self._when_quiet, []
+        for callback in waiting:
+            callback()
+
+    def quiet_for(self, now: float) -> float:
+        """Seconds since the conversation last went quiet (nobody speaking or thinking)."""
+        return 0.0 if self._quiet_since is None else now - self._quiet_since
+
+    def when_quiet(self, callback: Callable[[], None]) -> None:
+        """Run `callback` once the assistant has finished what it is saying (now if it has)."""
+        if self.conversation.state in QUIET_STATES and not self.conversation.audio_playing:
+            callback()
+        else:
+            self._when_quiet.append(callback)
 
     def _turn_finished(self, turn: Turn) -> None:
         log.debug("%s turn %s finished (%d chars)", turn.role, turn.item_id, len(turn.text))
@@ -328,17 +350,19 @@ class Daemon:
 
     def restart(self) -> None:
         """A new conversation: close the session, forget its state, connect again."""
-        self.apply(self.conversation.connection_lost("restart"))
-        paused = self.conversation.paused
+        if self.conversation.connected or self.conversation.error is not None:
+            self.sessions.end("restart")  # the keeper starts the new conversation once closed
+        else:
+            self.start_new_conversation()
+
+    def start_new_conversation(self) -> None:
+        old = self.conversation
         self.conversation = Conversation(session_config(self.settings, self.profile))
-        self.conversation.paused = paused
+        self.conversation.paused, self.conversation.standby = old.paused, old.standby
         self.conversation_id = _new_conversation_id()
         self.turns = TurnRecorder(self.conversation_id)
         self.usage.new_conversation()
-        self._drop_outbox()
-        if self._session_scope is not None:
-            self._session_scope.cancel()
-        self._reconnect.set()  # also leaves a fatal error behind
+        self.drop_outbox()
         log.info("new conversation %s", self.conversation_id)
 
     def status(self) -> dict[str, Any]:
@@ -347,9 +371,12 @@ class Daemon:
             "state": self.state,
             "paused": self.conversation.paused,
             "error": self.conversation.error,
+            "listen": self.listening.describe(),
             "session": {
                 "id": self.conversation.session_id,
                 "connected": self.conversation.connected,
+                "age_s": (round(time.monotonic() - self.sessions.opened_at, 1)
+                          if self.sessions.opened_at is not None else None),
                 "url": self.url.split("?", 1)[0] if self.url else None,
                 "model": self.settings.api.model,
                 "simulated": self.options.simulate,

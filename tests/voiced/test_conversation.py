@@ -217,3 +217,29 @@ def test_an_answer_interrupted_after_it_arrived_whole_is_cut(conversation: Conve
     [record] = published(conversation.playback_stopped("item_a", 500.0), "assistant.transcript.completed")
     assert record == {"item_id": "item_a", "text": "alpha beta", "interrupted": True}
     assert published(conversation.playback_drained(), "assistant.transcript.completed") == []
+
+
+def test_a_new_session_gets_the_conversation_and_the_held_audio_first() -> None:
+    from voiced.conversation import Message
+
+    conv = Conversation(session_config(Settings(), Settings().profile()))
+    conv.holding = True
+    assert conv.microphone_frame(b"\x01\x00" * 480) is None  # held while disconnected
+    conv.connection_opened(replay=[Message("user", "my name is Ada"), Message("assistant", "Hi Ada")])
+    actions = conv.server_event({"type": "session.created", "session": {"id": "sess_2"}})
+    events = sends(actions)
+    assert [e["type"] for e in events] == ["session.update", "conversation.item.create",
+                                           "conversation.item.create", "input_audio_buffer.append"]
+    assert events[1]["item"]["content"] == [{"type": "input_text", "text": "my name is Ada"}]
+    assert events[2]["item"]["role"] == "assistant"
+    assert events[2]["item"]["content"] == [{"type": "output_text", "text": "Hi Ada"}]
+    assert published(actions, "session.connected")[0]["replayed_items"] == 2
+    assert not conv.holding
+
+
+def test_frames_are_not_held_unless_asked() -> None:
+    conv = Conversation({})
+    conv.microphone_frame(b"\0\0")
+    conv.connection_opened()
+    actions = conv.server_event({"type": "session.created", "session": {"id": "s"}})
+    assert [e["type"] for e in sends(actions)] == ["session.update"]

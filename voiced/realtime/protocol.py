@@ -11,7 +11,7 @@ import base64
 import itertools
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from voiced.config import WIRE_RATE, AssistantProfile, Settings
@@ -50,7 +50,7 @@ def session_config(settings: Settings, profile: AssistantProfile) -> dict[str, A
     """The GA `session` object for `session.update`, from the configuration."""
     audio = settings.audio
     turn_detection: dict[str, Any] | None
-    if audio.turn_detection == "manual":
+    if audio.turn_detection == "manual" or settings.listen.mode == "push_to_talk":
         turn_detection = None
     elif audio.turn_detection == "semantic_vad":
         turn_detection = {"type": "semantic_vad", "eagerness": "auto",
@@ -124,13 +124,16 @@ class ClientEvents:
     def delete_item(self, item_id: str) -> ClientEvent:
         return self._event("conversation.item.delete", item_id=item_id)
 
-    def add_user_text(self, text: str) -> ClientEvent:
-        """A typed user message; its item id is ours, so its transcript can be matched to it."""
+    def add_message(self, role: Literal["user", "assistant"], text: str) -> ClientEvent:
+        """A text message item; its id is ours, so what the server says of it can be matched."""
+        content_type = "input_text" if role == "user" else "output_text"
         event = self._event("conversation.item.create", item={
-            "type": "message", "role": "user",
-            "content": [{"type": "input_text", "text": text}]})
+            "type": "message", "role": role, "content": [{"type": content_type, "text": text}]})
         event["item"]["id"] = event["event_id"].replace(self.prefix, f"{self.prefix}_msg", 1)
         return event
+
+    def add_user_text(self, text: str) -> ClientEvent:
+        return self.add_message("user", text)
 
 
 def normalise(event: Mapping[str, Any]) -> ServerEvent:

@@ -81,3 +81,9 @@ def test_fatal_error_codes() -> None:
     assert error.fatal
     recoverable = {"type": "error", "error": {"code": "response_cancel_not_active"}}
     assert not ServerError.from_event(recoverable).fatal
+
+
+def test_replayed_messages_validate() -> None:
+    events = ClientEvents()
+    for role in ("user", "assistant"):
+        CLIENT_EVENT.validate_python(events.add_message(role, "text"))

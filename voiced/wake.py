@@ -1,0 +1,109 @@
+"""Deciding, on this machine alone, when to wake from standby.
+
+In standby nothing leaves the machine. Microphone frames are kept in a short ring (the
+pre-roll, so the words that woke us are sent too) and shown to the local voice
+activity detector (WebRTC's VAD, via webrtcvad-wheels: small, C, no model to fetch) and
+to any wake detectors plugins provide. The VAD wakes only on sustained voice that is
+also loud enough: its own decision alone fires on steady background noise.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterable
+from typing import Protocol
+
+import numpy as np
+import webrtcvad
+
+from voiced.audio.resample import Resampler
+from voiced.config import WIRE_RATE
+
+VAD_RATE = 16_000
+VAD_FRAME_MS = 20
+VOICED_WINDOW = 15
+"""Frames of 20 ms looked at together: 300 ms."""
+VOICED_NEEDED = 10
+"""Of which this many must be voice: 200 ms of speech wakes, a cough does not."""
+PRE_ROLL_MS = 1000
+
+
+def level_floor_dbfs(threshold: float) -> float:
+    """The quietest voice that may wake us, from `[audio] vad_threshold` (0..1).
+
+    The same mapping the simulator's server VAD uses: 0.5 means -40 dBFS.
+    """
+    return -70.0 + 60.0 * threshold
+
+
+def frame_dbfs(pcm: bytes) -> float:
+    samples = np.frombuffer(pcm, dtype=np.int16).astype(np.float32)
+    if samples.size == 0:
+        return -120.0
+    rms = float(np.sqrt(np.mean(samples * samples))) / 32768.0
+    return 20.0 * np.log10(max(rms, 1e-6))
+
+
+class WakeDetector(Protocol):
+    """What a wake-word plugin returns from `voiced_wake_detector`: fed 24 kHz PCM16 frames."""
+
+    def feed(self, pcm: bytes) -> bool:
+        """True when this frame completes a wake word."""
+        ...
+
+
+class WakeListener:
+    """Standby's ear: keeps the pre-roll and says when voice (or a plugin) should wake us."""
+
+    def __init__(self, threshold: float, detectors: Iterable[WakeDetector] = (),
+                 use_vad: bool = True, on_detector_error: Callable[[WakeDetector, Exception], None]
+                 | None = None) -> None:
+        self.floor_dbfs = level_floor_dbfs(threshold)
+        self.detectors = list(detectors)
+        self.use_vad = use_vad
+        self._vad = webrtcvad.Vad(2)
+        self._to_vad = Resampler(WIRE_RATE, VAD_RATE)
+        self._pending = b""
+        self._recent: deque[bool] = deque(maxlen=VOICED_WINDOW)
+        self._pre_roll: deque[bytes] = deque()
+        self._pre_roll_bytes = 0
+        self._on_detector_error = on_detector_error
+
+    def feed(self, pcm: bytes) -> str | None:
+        """Keep the frame; return what woke us ("voice" or "wake word") or None."""
+        self._keep(pcm)
+        for detector in tuple(self.detectors):
+            try:
+                if detector.feed(pcm):
+                    return "wake word"
+            except Exception as exc:  # a broken plugin detector must not break standby
+                self.detectors.remove(detector)
+                if self._on_detector_error is not None:
+                    self._on_detector_error(detector, exc)
+        if self.use_vad and self._voice(pcm):
+            return "voice"
+        return None
+
+    def pre_roll(self) -> list[bytes]:
+        """The last second of audio, oldest first; the ring starts again empty."""
+        frames = list(self._pre_roll)
+        self._pre_roll.clear()
+        self._pre_roll_bytes = 0
+        self._recent.clear()
+        return frames
+
+    def _keep(self, pcm: bytes) -> None:
+        self._pre_roll.append(pcm)
+        self._pre_roll_bytes += len(pcm)
+        limit = WIRE_RATE * 2 * PRE_ROLL_MS // 1000
+        while self._pre_roll_bytes - len(self._pre_roll[0]) >= limit:
+            self._pre_roll_bytes -= len(self._pre_roll.popleft())
+
+    def _voice(self, pcm: bytes) -> bool:
+        loud = frame_dbfs(pcm) >= self.floor_dbfs
+        self._pending += self._to_vad(pcm)
+        step = VAD_RATE * VAD_FRAME_MS // 1000 * 2
+        while len(self._pending) >= step:
+            chunk, self._pending = self._pending[:step], self._pending[step:]
+            self._recent.append(loud and self._vad.is_speech(chunk, VAD_RATE))
+        return sum(self._recent) >= VOICED_NEEDED
