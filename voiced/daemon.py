@@ -30,7 +30,7 @@ from voiced.listening import Listening
 from voiced.realtime.connection import Outgoing, SessionEnded
 from voiced.realtime.protocol import ClientEvent, ServerEvent, realtime_url, session_config
 from voiced.sessions import SessionKeeper
-from voiced.systemd import notify, watchdog_interval
+from voiced.systemd import inherited_socket, notify, watchdog_interval
 from voiced.timing import RecentDurations
 from voiced.turns import LatencyTracker, Turn, TurnRecorder
 from voiced.usage import UsageLedger
@@ -86,7 +86,7 @@ class Daemon:
         self.counters = Counters()
         self.methods = MethodRegistry()
         self.subscriptions = Subscriptions(self.bus)
-        self.control = ControlServer(settings.socket_path, self.methods)
+        self.control = ControlServer(settings.socket_path, self.methods, inherited=inherited_socket())
         self.url: str | None = None
         self._outbox_send, self.outbox = trio.open_memory_channel[Outgoing](OUTBOX_SIZE)
         self.mic_to_wire = RecentDurations()

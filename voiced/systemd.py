@@ -41,3 +41,17 @@ def watchdog_interval() -> float | None:
         return int(usec) / 1_000_000 / 2
     except ValueError:
         return None
+
+
+LISTEN_FDS_START = 3
+
+
+def inherited_socket() -> socket.socket | None:
+    """The control socket systemd opened for us (`voiced.socket`), if it started us that way."""
+    if os.environ.get("LISTEN_PID") != str(os.getpid()) or os.environ.get("LISTEN_FDS") != "1":
+        return None
+    for name in ("LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"):
+        os.environ.pop(name, None)  # not for our children
+    sock = socket.socket(fileno=LISTEN_FDS_START)
+    sock.setblocking(False)
+    return sock

@@ -77,8 +77,11 @@ class ControlServer:
         *,
         max_line_bytes: int = MAX_LINE_BYTES,
         max_queued_notifications: int = DEFAULT_MAX_QUEUED_NOTIFICATIONS,
+        inherited: socket.socket | None = None,
     ) -> None:
         self.path = Path(path)
+        self.inherited = inherited
+        """A listening socket handed over by systemd (socket activation): used as it is."""
         self.methods = methods
         self.max_line_bytes = max_line_bytes
         self.max_queued_notifications = max_queued_notifications
@@ -113,7 +116,13 @@ class ControlServer:
 
         Reports started once clients can connect. Raises SocketBusyError if another
         process answers on the socket, ControlSocketError for other set-up failures.
+        An inherited socket is served as it is; its file belongs to systemd.
         """
+        if self.inherited is not None:
+            listener = trio.SocketListener(trio.socket.from_stdlib_socket(self.inherited))
+            log.info("control socket handed over by systemd")
+            task_status.started()
+            await trio.serve_listeners(self._serve_client, [listener])
         try:
             self._prepare_folder()
         except OSError as exc:
