@@ -4,6 +4,16 @@ Prints exactly one line to stdout once it listens (``voiced simulator listening 
 URL``) so a script can wait for it, logs to stderr, stops cleanly (exit 0) on
 SIGINT or SIGTERM. A bad argument, an unusable script or a busy port is one line
 on stderr and exit 2.
+
+Failures for testing a client's recovery: ``--max-session-s`` (the session cap),
+``--refuse-connections N`` (HTTP 503 at the next N handshakes) and ``--fault SPEC``
+(repeatable), where SPEC is ``key=value`` pairs separated by commas, as in
+:mod:`voiced.simulator.faults`::
+
+    python -m voiced.simulator --fault action=drop,during_response=1,after_deltas=3 \
+        --fault action=close,code=1012,after_response=2,every_session=true \
+        --fault action=error,code=insufficient_quota,at_s=1.5 \
+        --fault action=stall,seconds=4,after_append=50 --refuse-connections 2
 """
 
 from __future__ import annotations
@@ -12,11 +22,13 @@ import argparse
 import logging
 import signal
 import sys
+import textwrap
 from pathlib import Path
 from typing import NoReturn
 
 import trio
 
+from voiced.simulator.faults import Fault
 from voiced.simulator.script import Script, ScriptError
 from voiced.simulator.server import DEFAULT_SPEED, Simulator
 
@@ -44,8 +56,55 @@ def _positive(text: str) -> float:
     return value
 
 
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative: {text!r}")
+    return value
+
+
+def _fault(text: str) -> Fault:
+    try:
+        return Fault.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"bad fault {text!r}: {exc}") from None
+
+
+FAULTS_HELP = textwrap.dedent(
+    """\
+    faults (--fault, repeatable): key=value pairs separated by commas.
+      action=drop                      close TCP without a close frame (client sees 1006)
+      action=close[,code=N][,reason=T] close frame; code 1011 by default (1001, 1012, 1013...)
+      action=error[,code=C][,message=T]
+                                       an error event; code server_error by default; a fatal
+                                       code (invalid_api_key, insufficient_quota,
+                                       account_deactivated, billing_hard_limit_reached)
+                                       then closes with 1008
+      action=malformed[,frame=F]       F: text (not JSON, default), no_type, binary
+      action=stall[,seconds=S]         send nothing, not even pongs, for S s (default 5)
+    and exactly one trigger, counted per session:
+      at_s=T                           T s after the connection was accepted
+      after_append=N                   after the Nth input_audio_buffer.append
+      during_response=N[,after_deltas=K]
+                                       in the Nth response after K deltas (default 1)
+      after_response=N                 right after the Nth response.done
+    A fault fires once, or in every session with every_session=true. A script's
+    [faults] table takes the same keys (inject = [{ action = "drop", at_s = 2 }]).
+    Example: --fault action=close,code=1012,after_response=1,every_session=true
+    """
+)
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog=PROG, description="A stand-in for the OpenAI Realtime API (GA).")
+    parser = _Parser(
+        prog=PROG,
+        description="A stand-in for the OpenAI Realtime API (GA).",
+        epilog=FAULTS_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
     parser.add_argument("--port", type=int, default=0, help="port (0: any free port)")
     parser.add_argument("--script", type=Path, help="scripted turns (.toml or .json)")
@@ -59,6 +118,27 @@ def _parser() -> argparse.ArgumentParser:
         type=_positive,
         default=DEFAULT_SPEED,
         help=f"how much faster than real time responses stream (default {DEFAULT_SPEED})",
+    )
+    parser.add_argument(
+        "--max-session-s",
+        type=_positive,
+        metavar="SECONDS",
+        help="close each session with 1001 'maximum duration' after this long "
+        "(default: the script's [faults] max_session_s, else 3600 as the service)",
+    )
+    parser.add_argument(
+        "--refuse-connections",
+        type=_count,
+        metavar="N",
+        help="answer the next N handshakes with HTTP 503 (default: the script's, else 0)",
+    )
+    parser.add_argument(
+        "--fault",
+        type=_fault,
+        action="append",
+        default=[],
+        metavar="SPEC",
+        help="inject a fault, e.g. action=drop,at_s=2 (see below; repeatable)",
     )
     parser.add_argument("--debug", action="store_true", help="log every event to stderr")
     return parser
@@ -93,6 +173,9 @@ def main(argv: list[str] | None = None) -> int:
             strict=args.strict,
             speed=args.speed,
             event_log=args.event_log,
+            max_session_s=args.max_session_s,
+            faults=args.fault,
+            refuse_connections=args.refuse_connections,
         )
     except ScriptError as exc:
         _fail(str(exc))

@@ -17,7 +17,8 @@ Triggers (exactly one), counted per session:
 - ``at_s = T``: T seconds after the connection was accepted;
 - ``after_append = N``: after the Nth ``input_audio_buffer.append`` received;
 - ``during_response = N``: during the Nth response, after ``after_deltas = K`` deltas
-  (default 1; 0 is right after ``response.created``); a response that ends before
+  of its output (audio, text or function arguments; transcript deltas do not count;
+  default 1; 0 is right after ``response.created``); a response that ends before
   its Kth delta does not trigger it;
 - ``after_response = N``: right after the Nth ``response.done``.
 
@@ -54,6 +55,10 @@ CLOSE_AFTER_FATAL = 1008
 DEFAULT_CLOSE_CODE = 1011
 DEFAULT_ERROR_CODE = "server_error"
 _TRIGGERS = ("at_s", "after_append", "during_response", "after_response")
+#: The deltas ``after_deltas`` counts: a response's output, not its transcript.
+OUTPUT_DELTAS = frozenset(
+    {"response.output_audio.delta", "response.output_text.delta", "response.function_call_arguments.delta"}
+)
 #: The frames a ``malformed`` fault sends.
 MALFORMED_TEXT = "this is not JSON {"
 MALFORMED_BINARY = b"\x00\x01 a binary frame \xff"
@@ -214,7 +219,7 @@ class FaultWatch:
             self._responses += 1
             self._deltas = 0
             return self._due(self._during_response)
-        if event_type.startswith("response.") and event_type.endswith(".delta"):
+        if event_type in OUTPUT_DELTAS:
             self._deltas += 1
             return self._due(self._during_response)
         if event_type == "response.done":

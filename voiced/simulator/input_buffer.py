@@ -70,7 +70,10 @@ class InputBuffer:
         )
 
     def append(self, pcm: bytes) -> list[VadEvent]:
-        """Add audio; return the speech starts and stops it revealed (none without VAD)."""
+        """Add audio; return the speech starts and stops it revealed (none without VAD).
+
+        The caller commits what a stop ends, then calls :meth:`forget_idle_audio`.
+        """
         self._pcm += pcm
         self._received_bytes += len(pcm)
         if self._vad is None:
@@ -80,9 +83,15 @@ class InputBuffer:
             if isinstance(event, SpeechStarted):
                 self.speech_item_id = new_id("item")
                 self.drop_until(event.audio_start_ms)
-        if not self._vad.speaking:
-            self._forget_idle_audio()
         return events
+
+    def forget_idle_audio(self) -> None:
+        """While nobody speaks (with VAD), keep only the last second or so of audio."""
+        if self._vad is None or self._vad.speaking:
+            return
+        keep_ms = IDLE_BUFFER_MS + int(setting(self._detection, "prefix_padding_ms", 300))
+        if self.input_ms - self.start_ms > 2 * keep_ms:
+            self.drop_until(self.input_ms - keep_ms)
 
     def take(self, end_ms: int) -> bytes:
         """The buffered audio up to `end_ms`, removed from the buffer (a commit)."""
@@ -106,11 +115,6 @@ class InputBuffer:
         drop = max(0, ms - self.start_ms) * BYTES_PER_MS
         del self._pcm[:drop]
         self.start_ms = max(self.start_ms, ms)
-
-    def _forget_idle_audio(self) -> None:
-        keep_ms = IDLE_BUFFER_MS + int(setting(self._detection, "prefix_padding_ms", 300))
-        if self.input_ms - self.start_ms > 2 * keep_ms:
-            self.drop_until(self.input_ms - keep_ms)
 
 
 def setting(detection: dict[str, Any], name: str, default: float) -> float:

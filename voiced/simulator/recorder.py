@@ -8,7 +8,17 @@ to a JSON Lines file flushed line by line so that another process can tail it::
     {"t": 1718000000.125, "dir": "out", "session": "sess_…", "event": {...}}
 
 ``invalid`` is null for an accepted client event, else the reason it was refused
-(a message that is not JSON is logged as the raw text). Outgoing audio deltas carry
+(a message that is not JSON is logged as the raw text). What the simulator did to
+a connection rather than said on it is logged with ``"dir": "sim"``: an injected
+fault (``{"type": "sim.fault", "action": ..., ...}``), its own close
+(``{"type": "sim.closed", "code": 1001, "reason": "maximum duration"}``), an abrupt
+drop (``sim.dropped``), a refused handshake (``{"type": "sim.refused", "status": 503}``,
+with an empty session).
+
+Every record names its session, so what a client sent in one session (say, the
+``conversation.item.create`` events that replay a conversation after a rollover) is
+the records with ``"dir": "in"`` and that ``session``; the session id is the one in
+that session's first record, ``session.created``. Outgoing audio deltas carry
 their decoded byte length in place of the base64 payload, to keep the log small;
 incoming ``input_audio_buffer.append`` audio is kept whole, so a test can compare
 what was captured with what was played.
@@ -26,7 +36,8 @@ from typing import IO, Any, Literal
 
 import trio
 
-Direction = Literal["in", "out"]
+#: "in": from the client; "out": to the client; "sim": what the simulator did to the connection.
+Direction = Literal["in", "out", "sim"]
 _SHRUNK_DELTAS = frozenset({"response.output_audio.delta", "response.audio.delta"})
 
 

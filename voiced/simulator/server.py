@@ -9,7 +9,8 @@ from pathlib import Path
 import trio
 from trio_websocket import serve_websocket
 
-from voiced.simulator.connection import ConnectionSettings, handle_request
+from voiced.simulator.connection import DEFAULT_MAX_SESSION_S, ConnectionSettings, handle_request
+from voiced.simulator.faults import Fault, FaultBook
 from voiced.simulator.recorder import Direction, EventRecorder, LoggedEvent
 from voiced.simulator.script import Script
 from voiced.simulator.validation import StrictValidator
@@ -27,6 +28,12 @@ class Simulator:
     client events against the ``openai`` package's types (RuntimeError here when it
     is not installed); `speed` is how much faster than real time responses stream;
     `event_log` is a JSON Lines file that every event is appended to.
+
+    `max_session_s` closes each session with 1001 "maximum duration" after that many
+    seconds (default: the script's ``[faults] max_session_s``, else 3600, the real
+    cap); `faults` are injected on top of the script's; `refuse_connections` answers
+    that many handshakes with HTTP 503 (default: the script's). See
+    :mod:`voiced.simulator.faults`. Times are wall-clock seconds, not scaled by `speed`.
     """
 
     def __init__(
@@ -38,9 +45,21 @@ class Simulator:
         speed: float = DEFAULT_SPEED,
         event_log: Path | None = None,
         history: int = 10_000,
+        max_session_s: float | None = None,
+        faults: Sequence[Fault] = (),
+        refuse_connections: int | None = None,
     ) -> None:
         if speed <= 0:
             raise ValueError("speed must be positive")
+        if max_session_s is not None and max_session_s <= 0:
+            raise ValueError("max_session_s must be positive")
+        scripted = script.faults if script else None
+        self.faults = FaultBook(
+            [*(scripted.inject if scripted else []), *faults],
+            refuse_connections
+            if refuse_connections is not None
+            else (scripted.refuse_connections if scripted else 0),
+        )
         self.recorder = EventRecorder(Path(event_log) if event_log else None, history=history)
         self._settings = ConnectionSettings(
             recorder=self.recorder,
@@ -48,6 +67,10 @@ class Simulator:
             api_key=api_key,
             speed=speed,
             strict_check=StrictValidator().check if strict else None,
+            faults=self.faults,
+            max_session_s=max_session_s
+            or (scripted.max_session_s if scripted else None)
+            or DEFAULT_MAX_SESSION_S,
         )
         self.url: str | None = None
 
@@ -63,6 +86,34 @@ class Simulator:
             for entry in self.recorder.events
             if entry.dir == "in" and (event_type is None or entry.type == event_type)
         ]
+
+    @property
+    def sessions(self) -> list[str]:
+        """The ids of the sessions opened so far, oldest first."""
+        return [
+            entry.event["session"]["id"]
+            for entry in self.recorder.events
+            if entry.dir == "out" and entry.type == "session.created"
+        ]
+
+    def items_created(self, session: str) -> list[dict]:
+        """The items the client added with ``conversation.item.create`` in `session`, accepted ones only."""
+        return [
+            entry.event["item"]
+            for entry in self.recorder.events
+            if entry.session == session
+            and entry.dir == "in"
+            and entry.type == "conversation.item.create"
+            and entry.invalid is None
+        ]
+
+    def inject(self, fault: Fault) -> None:
+        """Arm one more fault for the sessions that start from now on."""
+        self.faults.add(fault)
+
+    def refuse_next(self, count: int) -> None:
+        """Answer the next `count` WebSocket handshakes with HTTP 503."""
+        self.faults.refuse_next(count)
 
     async def wait_for(self, event_type: str, *, direction: Direction = "in", after: int = 0) -> LoggedEvent:
         """Wait for an event of `event_type` (recorded after seq `after`); wrap in a timeout."""

@@ -139,6 +139,7 @@ class Session:
                 replies += self._speech_started(vad_event.audio_start_ms)
             elif isinstance(vad_event, SpeechStopped):
                 replies += self._speech_stopped(vad_event.audio_end_ms)
+        self._input.forget_idle_audio()
         return replies
 
     def _on_input_audio_buffer_commit(self, event: dict[str, Any]) -> list[ServerEvent]:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import re
 import signal
 import subprocess
 import sys
 
 import pytest
+import trio
+from trio_websocket import ConnectionClosed, ConnectionRejected
 
 READY = re.compile(r"^voiced simulator listening on http://127\.0\.0\.1:(\d+)/v1\n$")
 
@@ -38,7 +41,16 @@ def test_prints_ready_line_and_stops_cleanly(tmp_path, stop):
 
 @pytest.mark.parametrize(
     "args",
-    [["--speed", "0"], ["--script", "/nonexistent/script.toml"], ["--bogus"], ["--port", "x"]],
+    [
+        ["--speed", "0"],
+        ["--script", "/nonexistent/script.toml"],
+        ["--bogus"],
+        ["--port", "x"],
+        ["--fault", "action=drop"],
+        ["--fault", "action=close,code=x,at_s=1"],
+        ["--max-session-s", "0"],
+        ["--refuse-connections", "-1"],
+    ],
 )
 def test_bad_arguments_are_one_line_and_exit_2(args):
     result = subprocess.run(
@@ -48,3 +60,41 @@ def test_bad_arguments_are_one_line_and_exit_2(args):
     assert result.stdout == ""
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert result.stderr.startswith("voiced simulator: ")
+
+
+def test_cap_faults_and_refusals_from_the_command_line(tmp_path, realtime):
+    log_path = tmp_path / "log.jsonl"
+    process = _start(
+        "--port", "0", "--strict", "--event-log", str(log_path),
+        "--max-session-s", "0.5", "--refuse-connections", "1",
+        "--fault", "action=error,code=server_error,message=oops,at_s=0",
+    )  # fmt: skip
+
+    async def client(url: str) -> None:
+        with pytest.raises(ConnectionRejected):
+            async with realtime.connect(url):
+                pass
+        async with realtime.connect(url) as connection:
+            error = await connection.recv()
+            assert (error["type"], error["error"]["message"]) == ("error", "oops")
+            with pytest.raises(ConnectionClosed) as closed:
+                await connection.recv()
+            assert (closed.value.reason.code, closed.value.reason.reason) == (1001, "maximum duration")
+
+    try:
+        line = process.stdout.readline()
+        url = READY.match(line) and line.strip().rsplit(" ", 1)[-1]
+        assert url, line
+        trio.run(client, url)
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=10)
+    finally:
+        process.kill()
+    records = [json.loads(line) for line in log_path.read_text().splitlines()]
+    notes = [(r["session"] != "", r["event"]) for r in records if r["dir"] == "sim"]
+    fault = {"type": "sim.fault", "action": "error", "code": "server_error", "message": "oops", "at_s": 0}
+    assert notes == [
+        (False, {"type": "sim.refused", "status": 503}),
+        (True, fault),
+        (True, {"type": "sim.closed", "code": 1001, "reason": "maximum duration"}),
+    ]

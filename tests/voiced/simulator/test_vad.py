@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from voiced.simulator.input_buffer import InputBuffer
 from voiced.simulator.vad import EnergyVad, SpeechStarted, SpeechStopped, threshold_to_dbfs
 
 RATE = 24_000
@@ -43,3 +44,11 @@ def test_quiet_sound_below_threshold_is_not_speech():
 def test_a_click_does_not_start_speech():
     audio = _silence(0.2) + _tone(0.01, 0.5) + _silence(0.5)
     assert EnergyVad().feed(audio) == []
+
+
+def test_a_long_utterance_is_committed_whole():
+    buffer = InputBuffer({"type": "server_vad"})
+    audio = _silence(0.5) + _tone(3.0, 0.1) + _silence(0.6)
+    stopped = [event for event in buffer.append(audio) if isinstance(event, SpeechStopped)]
+    assert stopped == [SpeechStopped(4000)]
+    assert len(buffer.take(4000)) == (4000 - 200) * 48  # from the 300 ms prefix on
