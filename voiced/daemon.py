@@ -350,10 +350,10 @@ class Daemon:
 
     def restart(self) -> None:
         """A new conversation: close the session, forget its state, connect again."""
-        if self.conversation.connected or self.conversation.error is not None:
-            self.sessions.end("restart")  # the keeper starts the new conversation once closed
-        else:
-            self.start_new_conversation()
+        if self.conversation.connected:
+            self.apply(self.conversation.connection_lost("restart"))
+        self.start_new_conversation()
+        self.sessions.end("restart")
 
     def start_new_conversation(self) -> None:
         old = self.conversation

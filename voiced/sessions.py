@@ -102,9 +102,8 @@ class SessionKeeper:
 
     def _after_planned_end(self, reason: EndReason) -> None:
         log.info("session closed: %s", reason)
-        self._lost(reason, hold=reason == "rollover")
-        if reason == "restart":
-            self.daemon.start_new_conversation()
+        if reason != "restart":  # the daemon already closed the old conversation
+            self._lost(reason, hold=reason == "rollover")
 
     async def _after_failure(self, ended: SessionEnded) -> None:
         if ended.fatal:
@@ -113,8 +112,6 @@ class SessionKeeper:
             notify(STATUS=f"error: {ended}")
             self._retry = trio.Event()
             await self._retry.wait()
-            if self._ending == "restart":
-                self.daemon.start_new_conversation()
             self.daemon.conversation.error = None
             return
         self._lost(ended.reason)

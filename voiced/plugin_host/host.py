@@ -31,7 +31,7 @@ import pluggy
 import trio
 
 from voiced import hookspecs
-from voiced.config import Settings, data_dir, default_config_path
+from voiced.config import Settings, default_config_path
 
 from . import discovery
 from .api import (
@@ -249,12 +249,16 @@ class PluginHost:
                              timeout=self.timeouts.shutdown, **_args(impl, daemon=view))
 
     async def _drain(self, inbox: _Inbox) -> None:
+        # A turn being handed over when the host stops is finished (the call has its own
+        # timeout), so transcript sinks lose nothing; an event may be cut short.
+        shield = inbox.hook == "voiced_transcript"
         while inbox.record.active:
             if not inbox.items:
                 await inbox.arrived.wait()
                 inbox.arrived = trio.Event()
                 continue
-            await self._call_impl(inbox, inbox.items.popleft())
+            with trio.CancelScope(shield=shield):
+                await self._call_impl(inbox, inbox.items.popleft())
 
     async def _call_impl(self, inbox: _Inbox, kwargs: dict[str, Any]) -> None:
         await self._call(inbox.record, inbox.hook, inbox.impl.function, timeout=self.timeouts.event,
@@ -372,7 +376,8 @@ class PluginHost:
             ok, result = await self._call(record, "voiced_voice_command", impl.function,
                                           timeout=self.timeouts.command, **_args(impl, text=text, ctx=ctx))
             if ok and result is True:
-                daemon.bus.publish("command.matched", {"plugin": record.name, "text": text, "item_id": item_id})
+                daemon.bus.publish("command.matched",
+                                   {"plugin": record.name, "text": text, "item_id": item_id})
                 return True
         return False
 
@@ -397,10 +402,11 @@ class PluginHost:
         if not isinstance(kwargs, dict):
             return json.dumps({"error": "arguments must be a JSON object"})
         try:
-            ok, result = await self._call(record, f"tool {name}", tool.handler, timeout=self.timeouts.tool,
-                                          passthrough=(TypeError,), **kwargs)
+            inspect.signature(tool.handler).bind(**kwargs)
         except TypeError as exc:  # arguments that do not fit the handler: the model's mistake
             return json.dumps({"error": f"bad arguments: {exc}"})
+        ok, result = await self._call(record, f"tool {name}", tool.handler, timeout=self.timeouts.tool,
+                                      **kwargs)
         if not ok:
             return json.dumps({"error": result})
         return result if isinstance(result, str) else json.dumps(result, default=str)
@@ -499,12 +505,13 @@ class PluginHost:
         from voiced.control import RpcError
 
         async def handler(params: Any, client: ClientConnection) -> Any:
+            data = {"plugin": record.name}
             if not record.active:
-                raise RpcError(PLUGIN_ERROR, f"plugin {record.name} is {record.status}", {"plugin": record.name})
+                raise RpcError(PLUGIN_ERROR, f"plugin {record.name} is {record.status}", data)
             ok, result = await self._call(record, f"method {full}", method.handler, params,
                                           timeout=self.timeouts.rpc, passthrough=(RpcError,))
             if not ok:
-                raise RpcError(PLUGIN_ERROR, f"plugin {record.name} failed: {result}", {"plugin": record.name})
+                raise RpcError(PLUGIN_ERROR, f"plugin {record.name} failed: {result}", data)
             return result
 
         handler.__doc__ = method.summary
@@ -521,9 +528,9 @@ class PluginHost:
                 try:
                     tool = item if isinstance(item, Tool) else Tool(**item)
                     if not _TOOL_NAME.match(tool.name):
-                        raise ValueError(f"tool name {tool.name!r}: use letters, digits, _ and - (64 at most)")
-                    if tool.name in self._tools:
-                        raise ValueError(f"tool name {tool.name!r} is taken by {self._tools[tool.name][0].name}")
+                        raise ValueError(f"tool name {tool.name!r}: letters, digits, _ and - (64 at most)")
+                    if (taken := self._tools.get(tool.name)) is not None:
+                        raise ValueError(f"tool name {tool.name!r} is taken by {taken[0].name}")
                 except (TypeError, ValueError) as exc:
                     self._failed(record, "voiced_tools", one_line(exc))
                     continue
@@ -578,8 +585,3 @@ def _first_line(fn: Callable[..., Any]) -> str:
 
 async def _awaited(awaitable: Any) -> Any:
     return await awaitable
-
-
-def default_data_dir() -> Path:
-    """Where plugins keep data unless the daemon says otherwise."""
-    return data_dir()
