@@ -50,13 +50,13 @@ def register_commands(daemon: Daemon) -> None:
     @methods.method("pause")
     async def pause(params: None, client: ClientConnection) -> dict[str, Any]:
         """Stop sending microphone audio; what is playing may finish."""
-        daemon.apply(daemon.conversation.pause())
+        daemon.pause()
         return {"state": daemon.state}
 
     @methods.method("resume")
     async def resume(params: None, client: ClientConnection) -> dict[str, Any]:
         """Send microphone audio again."""
-        daemon.apply(daemon.conversation.resume())
+        daemon.resume()
         return {"state": daemon.state}
 
     @methods.method("interrupt")

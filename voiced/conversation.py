@@ -70,7 +70,16 @@ class Publish:
     data: dict[str, Any] = field(default_factory=dict)
 
 
-Action = Send | Play | StopPlayback | Publish
+@dataclass(frozen=True)
+class CallTool:
+    """Run a tool the model asked for, then call `tool_finished` with its output."""
+
+    call_id: str
+    name: str
+    arguments: str
+
+
+Action = Send | Play | StopPlayback | Publish | CallTool
 
 HELD_FRAMES = 500
 """Microphone frames kept while a session is replaced: 10 s of 20 ms frames."""
@@ -146,6 +155,7 @@ class Conversation:
         self._dropped_responses: set[str] = set()
         self._cut_transcripts: set[str] = set()
         self._response_wanted = False
+        self._tools_running: set[str] = set()
         self._replay: list[Message] = []
         self._held: deque[bytes] = deque(maxlen=HELD_FRAMES)
         self.holding = False
@@ -168,7 +178,8 @@ class Conversation:
             return State.USER_SPEAKING
         if self.audio_playing:
             return State.SPEAKING
-        if self.response_id is not None or self.awaiting_response or self._response_wanted:
+        if (self.response_id is not None or self.awaiting_response or self._response_wanted
+                or self._tools_running):
             return State.THINKING
         return State.LISTENING
 
@@ -199,6 +210,7 @@ class Conversation:
             actions.append(StopPlayback(self.item.item_id))
         self.connected = False
         self.user_speaking = self.awaiting_response = self.talking = self._response_wanted = False
+        self._tools_running.clear()
         self.response_id, self.item, self._interruption = None, None, None
         if fatal:
             self.error = reason
@@ -304,6 +316,15 @@ class Conversation:
         actions = [Send(self.events.commit_audio()),
                    Publish("user.speech.stopped", {"item_id": None, "push_to_talk": True})]
         actions.extend(self._ask_for_response())
+        return self._with_state_change(actions)
+
+    def tool_finished(self, call_id: str, output: str) -> list[Action]:
+        """A tool's output goes back as an item; the answer is asked for once the server's
+        response that asked for the call is done (asking earlier is an error)."""
+        self._tools_running.discard(call_id)
+        actions: list[Action] = [Send(self.events.add_tool_output(call_id, output))]
+        if not self._tools_running:
+            actions.extend(self._ask_for_response())
         return self._with_state_change(actions)
 
     def _ask_for_response(self) -> list[Action]:
@@ -461,6 +482,15 @@ class Conversation:
         return [Publish("user.transcript.failed", {"item_id": event.get("item_id"),
                                                    "message": str(error.get("message") or "failed")})]
 
+    def _on_function_call(self, event: dict[str, Any]) -> list[Action]:
+        call_id, name = str(event.get("call_id") or ""), str(event.get("name") or "")
+        arguments = str(event.get("arguments") or "{}")
+        if not call_id or not name or event.get("response_id") in self._dropped_responses:
+            return []
+        self._tools_running.add(call_id)
+        return [Publish("tool.called", {"call_id": call_id, "name": name, "arguments": arguments}),
+                CallTool(call_id, name, arguments)]
+
     def _on_rate_limits(self, event: dict[str, Any]) -> list[Action]:
         return [Publish("rate_limits.updated", {"rate_limits": event.get("rate_limits") or []})]
 
@@ -488,5 +518,6 @@ _HANDLERS = {
     "conversation.item.input_audio_transcription.completed": Conversation._on_user_transcript,
     "conversation.item.input_audio_transcription.failed": Conversation._on_user_transcript_failed,
     "rate_limits.updated": Conversation._on_rate_limits,
+    "response.function_call_arguments.done": Conversation._on_function_call,
     "error": Conversation._on_error,
 }

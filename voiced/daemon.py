@@ -22,11 +22,12 @@ import trio
 
 from voiced.audio.duplex import Audio
 from voiced.bus import Bus
-from voiced.config import ConfigError, Settings, load_settings
+from voiced.config import ConfigError, Settings, data_dir, load_settings
 from voiced.control import ControlServer, MethodRegistry
 from voiced.control.subscriptions import Subscriptions
-from voiced.conversation import Action, Conversation, Play, Publish, Send, State, StopPlayback
+from voiced.conversation import Action, CallTool, Conversation, Play, Publish, Send, State, StopPlayback
 from voiced.listening import Listening
+from voiced.plugin_host import PluginHost
 from voiced.realtime.connection import Outgoing, SessionEnded
 from voiced.realtime.protocol import ClientEvent, ServerEvent, realtime_url, session_config
 from voiced.sessions import SessionKeeper
@@ -97,6 +98,7 @@ class Daemon:
         self._when_quiet: list[Callable[[], None]] = []
         self.sessions = SessionKeeper(self)
         self.listening = Listening(self)
+        self.plugins = PluginHost(settings)
 
     # -- running -------------------------------------------------------------
 
@@ -111,6 +113,8 @@ class Daemon:
                 self._nursery = nursery
                 nursery.start_soon(self._handle_signals)
                 await nursery.start(self.control.serve)
+                await nursery.start(self.plugins.run, self)
+                self.plugins.register_methods(self.methods)
                 base_url = self.settings.api.base_url
                 if self.options.simulate:
                     from voiced.simulator import Simulator
@@ -119,6 +123,7 @@ class Daemon:
                 self.url = realtime_url(base_url, self.settings.api.model)
                 await self.audio.open(on_drained=self._playback_drained,
                                       on_item_started=self._first_sample_played)
+                self.listening.add_detectors(await self.plugins.wake_detectors())
                 self.listening.start()
                 nursery.start_soon(self.sessions.run)
                 nursery.start_soon(self._stream_microphone)
@@ -164,7 +169,7 @@ class Daemon:
             log.error("reload failed, keeping the running configuration: %s", exc)
             return
         self.settings, self.profile = settings, profile
-        self.conversation.session = session_config(settings, profile)
+        await self.prepare_session()
         if self.conversation.connected:
             self._send(self.conversation.events.session_update(self.conversation.session))
         elif self.conversation.error is not None:
@@ -186,6 +191,11 @@ class Daemon:
             raise SessionEnded(self.conversation.error, fatal=True)
         if kind == "error" and (event.get("error") or {}).get("code") == "session_expired":
             raise SessionEnded("session expired", code=1001)
+
+    async def prepare_session(self) -> None:
+        """The session config for the next `session.update`: settings, then plugins' tools and hooks."""
+        base = session_config(self.settings, self.profile)
+        self.conversation.session = await self.plugins.session_config(base)
 
     def drop_outbox(self) -> None:
         """Events queued for a session that ended would be wrong in the next one."""
@@ -214,6 +224,7 @@ class Daemon:
         async for frame in self.audio.capture.frames:
             if self.listening.hear(frame.pcm):
                 continue  # standby: the frame stays on this machine
+            self.plugins.record("in", frame.pcm, frame.captured_at)
             event = self.conversation.microphone_frame(frame.pcm)
             if event is None:
                 continue
@@ -238,6 +249,14 @@ class Daemon:
                 self._stop_playback(action.item_id)
             elif isinstance(action, Publish):
                 self._publish(action)
+            elif isinstance(action, CallTool) and self._nursery is not None:
+                self._nursery.start_soon(self._run_tool, self.conversation, action)
+
+    async def _run_tool(self, conversation: Conversation, call: CallTool) -> None:
+        output = await self.plugins.call_tool(call.name, call.arguments)
+        self.bus.publish("tool.result", {"call_id": call.call_id, "name": call.name, "output": output})
+        if conversation is self.conversation:  # not for a conversation that was restarted meanwhile
+            self.apply(conversation.tool_finished(call.call_id, output))
 
     def _send(self, event: ClientEvent) -> None:
         try:
@@ -271,6 +290,8 @@ class Daemon:
         elif kind == "assistant.interrupted":
             self.counters.interruptions += 1
             log.info("interrupted after %d ms of %s", data["played_ms"], data["item_id"])
+        elif kind == "user.transcript.completed" and data.get("text") and self._nursery is not None:
+            self._nursery.start_soon(self.plugins.voice_command, data["text"], data.get("item_id"))
         elif kind == "rate_limits.updated":
             self.rate_limits = data["rate_limits"]
         elif kind == "error":
@@ -306,6 +327,7 @@ class Daemon:
 
     def _turn_finished(self, turn: Turn) -> None:
         log.debug("%s turn %s finished (%d chars)", turn.role, turn.item_id, len(turn.text))
+        self.plugins.deliver_transcript(turn)
 
     def _playback_drained(self) -> None:
         self.apply(self.conversation.playback_drained())
@@ -333,6 +355,22 @@ class Daemon:
             "conversation_id": self.conversation_id,
             "current_turns": self.turns.current,
         }
+
+    # -- what plugins may ask of the daemon (voiced.plugin_host.DaemonAPI) ----------------
+
+    @property
+    def data_dir(self) -> Path:
+        return data_dir()
+
+    def pause(self) -> None:
+        self.apply(self.conversation.pause())
+
+    def resume(self) -> None:
+        self.apply(self.conversation.resume())
+
+    def standby(self) -> None:
+        """Go to standby until woken (in `always` mode, `voicectl wake` wakes it)."""
+        self.listening.sleep("asked by a plugin")
 
     def talk(self, start: bool, seconds: float | None = None) -> None:
         """Push-to-talk; with `seconds`, the turn ends by itself."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 import trio
@@ -47,10 +47,9 @@ class Listening:
     def awake_event(self) -> trio.Event:
         return self._awake
 
-    def add_detectors(self, detectors: Iterable[WakeDetector],
-                      on_error: Callable[[WakeDetector, Exception], None]) -> None:
+    def add_detectors(self, detectors: Iterable[WakeDetector]) -> None:
+        """Wake-word detectors from plugins (each guarded by the plugin host)."""
         self.ear.detectors.extend(detectors)
-        self.ear._on_detector_error = on_error
 
     def start(self) -> None:
         """Enter the mode's first state (standby for `wake`)."""

@@ -65,6 +65,7 @@ class SessionKeeper:
         while True:
             await daemon.listening.awake_event().wait()
             self._ending = None
+            await daemon.prepare_session()
             try:
                 with trio.CancelScope() as self._scope:
                     await run_session(daemon.url, key, timeout=daemon.settings.api.timeout,

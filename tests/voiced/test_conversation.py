@@ -243,3 +243,22 @@ def test_frames_are_not_held_unless_asked() -> None:
     conv.connection_opened()
     actions = conv.server_event({"type": "session.created", "session": {"id": "s"}})
     assert [e["type"] for e in sends(actions)] == ["session.update"]
+
+
+def test_a_tool_call_runs_and_the_answer_waits_for_the_calling_response(conversation: Conversation) -> None:
+    from voiced.conversation import CallTool
+
+    conversation.server_event({"type": "response.created", "response": {"id": "resp_t"}})
+    actions = conversation.server_event({
+        "type": "response.function_call_arguments.done", "response_id": "resp_t", "item_id": "fc_1",
+        "output_index": 0, "call_id": "call_1", "name": "clock_now", "arguments": '{"tz": "UTC"}'})
+    assert CallTool("call_1", "clock_now", '{"tz": "UTC"}') in actions
+    assert published(actions, "tool.called") == [
+        {"call_id": "call_1", "name": "clock_now", "arguments": '{"tz": "UTC"}'}]
+    finished = sends(conversation.tool_finished("call_1", "12:00"))
+    assert [e["type"] for e in finished] == ["conversation.item.create"]  # no response.create yet
+    assert finished[0]["item"] == {"type": "function_call_output", "call_id": "call_1", "output": "12:00"}
+    done = conversation.server_event({"type": "response.done", "response": {"id": "resp_t",
+                                                                             "status": "completed"}})
+    assert [e["type"] for e in sends(done)] == ["response.create"]
+    assert conversation.state is State.THINKING

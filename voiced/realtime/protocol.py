@@ -135,6 +135,10 @@ class ClientEvents:
     def add_user_text(self, text: str) -> ClientEvent:
         return self.add_message("user", text)
 
+    def add_tool_output(self, call_id: str, output: str) -> ClientEvent:
+        return self._event("conversation.item.create", item={
+            "type": "function_call_output", "call_id": call_id, "output": output})
+
 
 def normalise(event: Mapping[str, Any]) -> ServerEvent:
     """A server event under its GA name (beta aliases renamed); other fields untouched."""

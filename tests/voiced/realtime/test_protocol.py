@@ -87,3 +87,7 @@ def test_replayed_messages_validate() -> None:
     events = ClientEvents()
     for role in ("user", "assistant"):
         CLIENT_EVENT.validate_python(events.add_message(role, "text"))
+
+
+def test_tool_output_validates() -> None:
+    CLIENT_EVENT.validate_python(ClientEvents().add_tool_output("call_1", '{"time": "12:00"}'))
