@@ -277,7 +277,7 @@ class Daemon:
         if kind == "state.changed":
             notify(STATUS=data["state"])
             log.info("state: %s", data["state"])
-            self._state_changed(State(data["state"]), now)
+            self._note_quiet(State(data["state"]), now)
         elif kind == "user.speech.stopped":
             self.latency.turn_ended(now)
         elif kind == "assistant.response.started":
@@ -299,20 +299,20 @@ class Daemon:
         event = self.bus.publish(kind, data)
         for turn in self.turns.observe(event):
             self._turn_finished(turn)
+        if kind == "state.changed" and self._quiet_since is not None:
+            waiting, self._when_quiet = self._when_quiet, []
+            for callback in waiting:  # after the event: what they cause comes next
+                callback()
         if kind == "assistant.response.done" and data.get("usage"):
             self.usage.add(data["usage"], dt.date.today())
             self.bus.publish("usage.updated", self.usage.summary())
             self.listening.spent(self.usage.today_usd)
 
-    def _state_changed(self, state: State, now: float) -> None:
+    def _note_quiet(self, state: State, now: float) -> None:
         if state not in QUIET_STATES:
             self._quiet_since = None
-            return
-        if self._quiet_since is None:
+        elif self._quiet_since is None:
             self._quiet_since = now
-        waiting, self._when_quiet = self._when_quiet, []
-        for callback in waiting:
-            callback()
 
     def quiet_for(self, now: float) -> float:
         """Seconds since the conversation last went quiet (nobody speaking or thinking)."""

@@ -1,0 +1,191 @@
+"""Plugins inside a real daemon, end to end with the simulator and PulseAudio."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.support.processes import DaemonProcess, EventReader, SimulatorProcess, daemon_env, wait_for
+from tests.support.pulse import PulseServer
+from tests.support.signals import active_spans, silence, speak
+
+RATE = 24_000
+
+MISBEHAVING = {
+    "always_raises.py": '''
+from voiced import hookimpl
+
+@hookimpl
+def voiced_event(event):
+    raise RuntimeError("always broken")
+''',
+    "sleeps_forever.py": '''
+import trio
+from voiced import hookimpl
+
+@hookimpl
+async def voiced_event(event):
+    await trio.sleep_forever()
+''',
+    "fails_to_import.py": '''
+import a_module_that_does_not_exist
+''',
+}
+
+
+@pytest.fixture(scope="module")
+def utterance() -> np.ndarray:
+    return speak("Hello there. What is the weather like today?", rate=RATE)
+
+
+def start(tmp_path: Path, pulse: PulseServer, script: dict | None = None, config: str | None = None,
+          dropins: dict[str, str] | None = None, *args: str) -> tuple[SimulatorProcess, DaemonProcess]:
+    folder = tmp_path / "home" / ".config" / "voiced" / "plugins"
+    folder.mkdir(parents=True)
+    for name, source in (dropins or {}).items():
+        (folder / name).write_text(source)
+    simulator = SimulatorProcess(tmp_path, script)
+    return simulator, DaemonProcess(tmp_path, daemon_env(pulse.env, simulator), *args, config=config)
+
+
+@pytest.fixture
+def stop_all() -> Iterator[list]:
+    running: list = []
+    yield running
+    for process in running:
+        if isinstance(process, DaemonProcess):
+            process.terminate()
+        else:
+            process.stop()
+            assert not process.invalid_events(), "the daemon sent invalid events"
+
+
+def test_broken_plugins_are_reported_and_the_conversation_goes_on(
+        tmp_path: Path, pulse: PulseServer, stop_all: list, utterance: np.ndarray) -> None:
+    simulator, daemon = start(tmp_path, pulse, dropins=MISBEHAVING)
+    stop_all += [simulator, daemon]
+    speaker = pulse.record_speaker()
+    speaker.wait_for_data()
+    started = time.time()
+    pulse.play_into_mic(np.concatenate([utterance, silence(1.0)])).wait(15)
+    wait_for(lambda: simulator.sent("response.done"), 15, "an answer")
+    daemon.wait_state("listening", timeout=15)
+    heard = speaker.stop()[speaker.sample_index_at(started):]
+    assert active_spans(heard, RATE), "the answer did not play"
+
+    def states() -> dict[str, dict]:
+        result = daemon.voicectl("plugins", "--json")
+        assert result.returncode == 0, result.stderr
+        return {p["name"]: p for p in json.loads(result.stdout)["plugins"]}
+
+    plugins = wait_for(lambda: (s := states()) and "disabled" in s["always_raises"]["status"] and s, 20,
+                       "the raising plugin to be disabled")
+    assert "always broken" in plugins["always_raises"]["last_error"]
+    assert plugins["fails_to_import"]["status"] == "failed to load"
+    assert "a_module_that_does_not_exist" in plugins["fails_to_import"]["last_error"]
+    assert plugins["sleeps_forever"]["failures"] >= 1
+    assert plugins["goodbye"]["status"] == "enabled" and plugins["goodbye"]["source"] == "bundled"
+    human = daemon.voicectl("plugins")
+    assert human.returncode == 0 and "fails_to_import" in human.stdout
+    # and the daemon still converses
+    assert daemon.rpc("say", {"text": "still there?"})["result"]
+    wait_for(lambda: len(simulator.sent("response.done")) >= 2, 15, "a second answer")
+
+
+GOODBYE = {"turns": [{"transcript": "Goodbye, see you later.",
+                      "response": {"text": "Bye for now!", "audio": {"tone_s": 1.5, "freq": 500}}}]}
+
+
+@pytest.mark.parametrize(("action", "final"), [("standby", "standby"), ("pause", "paused"), ("exit", None)])
+def test_goodbye_ends_the_conversation_after_the_farewell(
+        tmp_path: Path, pulse: PulseServer, stop_all: list, utterance: np.ndarray,
+        action: str, final: str | None) -> None:
+    config = f'[listen]\ncues = false\n[plugins.goodbye]\naction = "{action}"\n'
+    simulator, daemon = start(tmp_path, pulse, GOODBYE, config)
+    stop_all += [simulator, daemon]
+    events = EventReader(daemon.socket)
+    speaker = pulse.record_speaker()
+    speaker.wait_for_data()
+    started = time.time()
+    pulse.play_into_mic(np.concatenate([utterance, silence(1.0)])).wait(15)
+    if final is None:
+        wait_for(lambda: daemon.process.poll() is not None, 20, "voiced to exit")
+        ended_at = time.time()
+        assert daemon.process.returncode == 0, daemon.stderr
+    else:
+        wait_for(lambda: events.of_type("state.changed") and
+                 events.of_type("state.changed")[-1]["data"]["state"] == final, 20, f"state {final}")
+        ended_at = events.of_type("state.changed")[-1]["ts"]
+    time.sleep(0.3)
+    heard = speaker.stop()[speaker.sample_index_at(started):]
+    spans = active_spans(heard, RATE)
+    assert spans, "the farewell was not played"
+    farewell_s = spans[-1][1] - spans[0][0]
+    assert farewell_s == pytest.approx(1.5, abs=0.15), "the farewell was cut short"
+    assert ended_at >= started + spans[-1][1] - 0.1, "the conversation ended before the farewell finished"
+    assert events.of_type("command.matched")
+    events.close()
+
+
+TOOL_CALL = {"turns": [{"transcript": "What time is it?",
+                        "response": {"function_call": {"name": "clock_now", "arguments": {}},
+                                     "audio": {"tone_s": 0.5}}}]}
+
+
+def test_a_tool_call_runs_once_and_the_answer_follows(
+        tmp_path: Path, pulse: PulseServer, stop_all: list, utterance: np.ndarray) -> None:
+    simulator, daemon = start(tmp_path, pulse, TOOL_CALL)
+    stop_all += [simulator, daemon]
+    events = EventReader(daemon.socket, topics=["tool"])
+    pulse.play_into_mic(np.concatenate([utterance, silence(1.0)])).wait(15)
+    wait_for(lambda: len(simulator.sent("response.done")) >= 2, 15, "the answer after the tool")
+    daemon.wait_state("listening", timeout=15)
+    outputs = [r["event"]["item"] for r in simulator.received("conversation.item.create")
+               if r["event"]["item"]["type"] == "function_call_output"]
+    assert len(outputs) == 1
+    assert str(time.localtime().tm_year) in outputs[0]["output"]
+    assert [e["type"] for e in events.events] == ["tool.called", "tool.result"]
+    assert len(simulator.received("response.create")) == 1
+    errors = [r["event"]["error"]["code"] for r in simulator.sent("error")]
+    assert "conversation_already_has_active_response" not in errors, errors
+    answer = [r for r in simulator.sent("response.output_audio_transcript.done")][-1]
+    assert "The tool said" in answer["event"]["transcript"]
+    events.close()
+
+
+def test_history_finds_a_turn_by_a_word(tmp_path: Path, pulse: PulseServer, stop_all: list) -> None:
+    simulator, daemon = start(tmp_path, pulse)
+    stop_all += [simulator, daemon]
+    daemon.rpc("say", {"text": "tell me about zebras and their stripes"})
+    wait_for(lambda: simulator.sent("response.done"), 15, "an answer")
+    daemon.wait_state("listening", timeout=15)
+
+    def found() -> list:
+        result = daemon.voicectl("history", "zebras", "--json")
+        assert result.returncode == 0, result.stderr
+        return json.loads(result.stdout)["turns"]
+
+    turns = wait_for(found, 10, "the turn in the history")
+    assert any("zebras" in t["text"] and t["role"] == "user" for t in turns)
+    assert daemon.voicectl("history", "zebras").stdout.count("zebras") >= 1
+
+
+def test_exec_hooks_pass_the_event_on_stdin_and_run_nothing_else(
+        tmp_path: Path, pulse: PulseServer, stop_all: list) -> None:
+    out = tmp_path / "events.jsonl"
+    canary = tmp_path / "pwned"
+    config = f'[plugins.exec_hooks]\n"user.transcript.completed" = "tee -a {out}"\n'
+    simulator, daemon = start(tmp_path, pulse, None, config)
+    stop_all += [simulator, daemon]
+    text = f"hello; touch {canary} $(touch {canary}) `touch {canary}` | touch {canary}"
+    daemon.rpc("say", {"text": text})
+    received = wait_for(lambda: out.exists() and out.read_text().strip(), 10, "the hook's output")
+    event = json.loads(received.splitlines()[0])
+    assert event["type"] == "user.transcript.completed" and event["data"]["text"] == text
+    time.sleep(0.5)
+    assert not canary.exists(), "text from an event ran as a command"
