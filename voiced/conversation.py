@@ -204,18 +204,18 @@ class Conversation:
         return self._with_state_change([])
 
     def connection_lost(self, reason: str, *, fatal: bool = False) -> list[Action]:
-        """The session ended; playback of what it sent stops, the turn state resets."""
-        actions: list[Action] = []
-        if self.audio_playing and self.item is not None:
-            actions.append(StopPlayback(self.item.item_id))
+        """The session ended; the turn state resets.
+
+        Audio already received plays on (a rollover must not cut the answer short), and
+        its transcript is still reported once heard.
+        """
         self.connected = False
         self.user_speaking = self.awaiting_response = self.talking = self._response_wanted = False
         self._tools_running.clear()
-        self.response_id, self.item, self._interruption = None, None, None
+        self.response_id, self._interruption = None, None
         if fatal:
             self.error = reason
-        actions.append(Publish("session.disconnected", {"reason": reason, "fatal": fatal}))
-        return self._with_state_change(actions)
+        return self._with_state_change([Publish("session.disconnected", {"reason": reason, "fatal": fatal})])
 
     def server_event(self, raw: Mapping[str, Any]) -> list[Action]:
         """Fold one server event into the state; return what to do about it."""

@@ -388,6 +388,8 @@ class Daemon:
 
     def restart(self) -> None:
         """A new conversation: close the session, forget its state, connect again."""
+        if self.audio.playback is not None:
+            self.audio.playback.stop()  # the old conversation's voice ends with it
         if self.conversation.connected:
             self.apply(self.conversation.connection_lost("restart"))
         self.start_new_conversation()

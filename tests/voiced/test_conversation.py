@@ -133,11 +133,15 @@ def test_no_audio_is_sent_before_the_session_exists() -> None:
     assert conv.microphone_frame(b"\0\0") is None
 
 
-def test_connection_lost_stops_playback_and_resets_the_turn(conversation: Conversation) -> None:
+def test_connection_lost_resets_the_turn_and_lets_received_audio_play(conversation: Conversation) -> None:
     start_response(conversation)
-    actions = conversation.connection_lost("server closed the session (1011)")
-    assert StopPlayback("item_a") in actions
+    conversation.server_event({"type": "response.output_audio_transcript.done", "response_id": "resp_1",
+                               "item_id": "item_a", "transcript": "all of it"})
+    actions = conversation.connection_lost("server closed the session (1001)")
+    assert not [a for a in actions if isinstance(a, StopPlayback)]
     assert conversation.state is State.CONNECTING
+    [heard] = published(conversation.playback_drained(), "assistant.transcript.completed")
+    assert heard["text"] == "all of it"
 
 
 def test_interruption_cuts_the_transcript_to_what_was_heard(conversation: Conversation) -> None:
