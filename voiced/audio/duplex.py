@@ -39,17 +39,18 @@ class Audio:
         self.output_latency_ms = 0.0
 
     async def open(self, on_drained: Callable[[], None],
-                   on_item_started: Callable[[str, float], None]) -> None:
+                   on_item_started: Callable[[str, float, float], None]) -> None:
         """Choose and start both devices; raises DeviceError with a readable message.
 
         The callbacks run in trio: `on_drained()` when playback ran out of audio,
-        `on_item_started(item_id, delay_s)` when an item's first sample went to the device.
+        `on_item_started(item_id, handed_at, delay_s)` when an item's first sample went
+        to the device.
         """
         token = trio.lowlevel.current_trio_token()
         await trio.to_thread.run_sync(self._open, token, on_drained, on_item_started)
 
     def _open(self, token: trio.lowlevel.TrioToken, on_drained: Callable[[], None],
-              on_item_started: Callable[[str, float], None]) -> None:
+              on_item_started: Callable[[str, float, float], None]) -> None:
         self._pa = pyaudio.PyAudio()
         try:
             devices = list_devices(self._pa)
@@ -132,7 +133,7 @@ class Audio:
             "output_latency_ms": round(self.output_latency_ms, 1),
             "capture_dropped": self.capture.dropped if self.capture else 0,
             "playback_queued_ms": round(self.playback.queued_ms) if self.playback else 0,
-            "echo": self.echo.describe() if self.echo else {"mode": self.config.echo},
+            "echo": self.echo.describe() if self.echo else EchoControl.closed(self.config.echo),
         }
 
 

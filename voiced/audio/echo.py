@@ -8,7 +8,8 @@ the remedy:
 - ``gate``: an energy gate (`voiced.audio.gate`) replaces a frame with silence while
   the assistant is audible, unless it is clearly louder than the echo could be.
 - ``aec``: WebRTC's echo canceller (`voiced.audio.aec`) subtracts the echo of what was
-  played, then a looser gate catches what is left while the canceller converges.
+  played, then a looser gate (no margin above the predicted raw echo) catches what
+  leaks while the canceller (re)converges.
 
 The reference is what the output callback really handed to the device
 (`voiced.audio.reference`), stamped with when it sounds. All processing happens here,
@@ -23,7 +24,7 @@ import logging
 from typing import Any, Literal
 
 from voiced.audio.aec import EchoCanceller, EchoCancellerUnavailable
-from voiced.audio.gate import EchoGate, level_dbfs
+from voiced.audio.gate import SILENT_DBFS, EchoGate, level_dbfs
 from voiced.audio.reference import PlayedAudio, PlayedChunk
 from voiced.audio.resample import Resampler
 from voiced.config import WIRE_RATE
@@ -32,14 +33,15 @@ log = logging.getLogger("voiced.audio")
 
 EchoMode = Literal["off", "gate", "aec"]
 
-RESIDUAL_MARGIN_DB = 6.0
-"""The gate behind the canceller only has to catch a residual that AEC3 has already
-taken 30-40 dB down once converged, so it asks for less above its prediction."""
-
-RESIDUAL_PRIOR_GAIN_DB = -10.0
-"""AEC3 suppresses strongly from its first block (its suppressor does not wait for the
-filter to converge), so the residual starts well below the echo; -10 dB still assumes
-less than a tenth of that."""
+RESIDUAL_MARGIN_DB = 0.0
+"""Behind the canceller the gate passes a frame whose residual is louder than the
+loudest the raw echo could be (the gate learns the echo path from the microphone
+before cancellation). Once converged AEC3 leaves the echo 25-45 dB down and such
+frames are the user; the gate is there for the moments it is not converged (after a
+device hiccup shifts the delay, at a loud onset), when a raw echo comes through for
+a few tens of ms, enough for a server VAD. Barge-in needs 10 dB less than with the
+plain gate, and what is sent over the assistant is the user without the echo.
+"""
 
 AEC_IDLE_S = 1.0
 """The canceller sleeps once nothing audible was played for this long after the echo
@@ -68,12 +70,12 @@ class EchoControl:
                 log.warning("echo cancellation unavailable, gating instead: %s", exc)
                 mode = "gate"
         self.mode: EchoMode = mode
-        self.gate = (EchoGate(margin_db=RESIDUAL_MARGIN_DB, prior_gain_db=RESIDUAL_PRIOR_GAIN_DB)
-                     if self.canceller is not None else EchoGate())
+        self.gate = EchoGate(margin_db=RESIDUAL_MARGIN_DB) if self.canceller is not None else EchoGate()
         self._reference_resample = Resampler(played.rate, WIRE_RATE)
         self.aec_active = False
         """The canceller is processing (the assistant was audible lately)."""
         self.frames_gated = 0
+        """Frames that carried sound and were sent as silence."""
         self.frames_cancelled = 0
 
     def process(self, pcm: bytes, captured_at: float) -> bytes:
@@ -90,13 +92,16 @@ class EchoControl:
             self.gate.played(chunk.audible_at, end, level_dbfs(chunk.pcm))
         heard_end = captured_at - self.input_latency_s
         heard_start = heard_end - len(pcm) / 2 / WIRE_RATE
+        heard_db = level_dbfs(pcm)
         if self.canceller is not None:
             pcm = self._cancel(chunks, pcm, heard_start)
         if not pcm or not self.gate.echo_possible(heard_start, heard_end):
             return pcm
-        if self.gate.admit(heard_start, heard_end, level_dbfs(pcm)):
+        level_db = level_dbfs(pcm)
+        if self.gate.admit(heard_start, heard_end, level_db, heard_db):
             return pcm
-        self.frames_gated += 1
+        if level_db > SILENT_DBFS:
+            self.frames_gated += 1
         return bytes(len(pcm))
 
     def _cancel(self, chunks: list[PlayedChunk], pcm: bytes, heard_start: float) -> bytes:
@@ -111,6 +116,12 @@ class EchoControl:
             self.canceller.played(self._reference_resample(chunk.pcm))
         self.frames_cancelled += 1
         return self.canceller.cancel(pcm)
+
+    @staticmethod
+    def closed(mode: EchoMode) -> dict[str, Any]:
+        """What `describe()` says before the devices are open."""
+        return {"mode": mode, "aec_active": False, "frames_gated": 0, "frames_cancelled": 0,
+                "echo_gain_db": None}
 
     def describe(self) -> dict[str, Any]:
         """The mode in effect and a few counters, for `status`."""

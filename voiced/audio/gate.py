@@ -9,9 +9,9 @@ decides; it never sees a device.
 
 The echo's level is predicted as the loudest played chunk in a window around the mic
 frame plus the echo path's gain (mic level minus played level, in dB), which the
-gate learns from the frames it gates. The estimate follows the upper envelope of
-those measurements: up fast, down slowly, so a speech pause does not let the next
-word through.
+gate learns while playback is audible. The estimate follows the upper envelope of
+those measurements: up faster than down, so a speech pause does not let the next
+word through, and up only slowly from frames it lets pass, which may be the user.
 """
 
 from __future__ import annotations
@@ -48,9 +48,17 @@ played signal (loud speakers, a sensitive mic). Barge-in needs a loud voice for 
 first second or two of the first answer, until the estimate has come down."""
 
 GAIN_LIMITS_DB = (-60.0, 20.0)
-RISE_FRACTION = 0.5
-"""Per gated frame, the estimate moves this fraction of the way up to a louder
-measurement: an echo that got louder (volume turned up) is caught within a few frames."""
+RISE_DB_PER_S = 30.0
+"""How fast the estimate climbs towards a louder measurement from a gated frame: an echo
+that got louder (volume turned up) is caught within a few hundred ms, while the first
+syllables of a user talking over the assistant (gated until they clear the margin)
+raise it by a dB or two, not enough to lock them out."""
+
+PASSED_RISE_DB_PER_S = 3.0
+"""A frame that passes during playback is the user or an echo louder than the estimate
+(the volume went up by more than the margin): it raises the estimate only this slowly,
+so a user talking over the assistant for a second costs 3 dB, and a louder echo is
+still learned in a few seconds, faster where its quieter parts get gated."""
 
 FALL_DB_PER_S = 10.0
 """How fast the estimate comes down towards quieter measurements. Those are mostly
@@ -104,8 +112,13 @@ class EchoGate:
         """Whether the mic audio heard from `start` to `end` may hold an echo."""
         return self.audible_until + self.tail_s >= start
 
-    def admit(self, start: float, end: float, level_db: float) -> bool:
-        """Whether the mic frame heard from `start` to `end` at `level_db` should be sent."""
+    def admit(self, start: float, end: float, level_db: float, heard_db: float | None = None) -> bool:
+        """Whether the mic frame heard from `start` to `end` at `level_db` should be sent.
+
+        `heard_db` is the frame's level as the microphone heard it, when `level_db` is
+        what is left after echo cancellation: the echo path is learned from the former,
+        the decision is made on the latter.
+        """
         while self._played and self._played[0].end + self.tail_s < start:
             self._played.popleft()
         window_start, window_end = start - self.tail_s, end + self.lead_s
@@ -113,14 +126,14 @@ class EchoGate:
                          if p.end >= window_start and p.start <= window_end), default=None)
         if played_db is None:
             return True
-        if level_db > played_db + self.gain_db + self.margin_db:
-            return True
-        self._learn(level_db - played_db, end - start)
-        return False
+        passed = level_db > played_db + self.gain_db + self.margin_db
+        self._learn((level_db if heard_db is None else heard_db) - played_db, end - start, passed)
+        return passed
 
-    def _learn(self, measured_db: float, seconds: float) -> None:
+    def _learn(self, measured_db: float, seconds: float, passed: bool) -> None:
         if measured_db > self.gain_db:
-            self.gain_db += RISE_FRACTION * (measured_db - self.gain_db)
+            rate = PASSED_RISE_DB_PER_S if passed else RISE_DB_PER_S
+            self.gain_db += min(rate * seconds, measured_db - self.gain_db)
         else:
             self.gain_db -= min(FALL_DB_PER_S * seconds, self.gain_db - measured_db)
         low, high = GAIN_LIMITS_DB

@@ -49,12 +49,13 @@ class Playback:
 
     The callbacks are called from the audio thread, so they must be thread-safe and
     never block (the daemon passes `run_sync_soon` into trio): `on_drained()` when the
-    queue runs dry after playing something, `on_item_started(item_id, delay_s)` when
-    an item's first sample is handed to the device, `delay_s` before it is heard.
+    queue runs dry after playing something, `on_item_started(item_id, handed_at, delay_s)`
+    when an item's first sample is handed to the device (at monotonic `handed_at`),
+    `delay_s` before it is heard.
     """
 
     def __init__(self, device_rate: int, chunk_ms: int, *, on_drained: Callable[[], None],
-                 on_item_started: Callable[[str, float], None]) -> None:
+                 on_item_started: Callable[[str, float, float], None]) -> None:
         self.rate = device_rate
         self.frames_per_buffer = device_rate * chunk_ms // 1000
         self._resample = Resampler(WIRE_RATE, device_rate)
@@ -132,8 +133,10 @@ class Playback:
     # -- audio thread ------------------------------------------------------------
 
     def callback(self, _in: bytes | None, frame_count: int, time_info: dict,
-                 _status: int) -> tuple[bytes, int]:
+                 status: int) -> tuple[bytes, int]:
         """PortAudio's output callback: fill `frame_count` samples, count what each item gave."""
+        if status & pyaudio.paOutputUnderflow:
+            self.underruns += 1
         need = frame_count * 2
         out = bytearray(need)
         filled = 0
@@ -160,9 +163,9 @@ class Playback:
                 self._was_playing = False
                 drained = True
         if started:
-            delay = _device_delay(time_info, self.default_delay_s)
+            handed_at, delay = time.monotonic(), _device_delay(time_info, self.default_delay_s)
             for item_id in started:
-                self._on_item_started(item_id, delay)
+                self._on_item_started(item_id, handed_at, delay)
         if drained:
             self._on_drained()
         data = bytes(out)

@@ -1,0 +1,118 @@
+"""EchoControl between a simulated output callback and microphone: reference tap, timing, modes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+
+from tests.support.signals import envelope_similarity, silence
+from voiced.audio import echo as echo_module
+from voiced.audio.aec import EchoCancellerUnavailable
+from voiced.audio.echo import AEC_IDLE_S, EchoControl
+from voiced.audio.gate import TAIL_S, level_dbfs
+from voiced.audio.reference import PlayedAudio
+
+RATE = 24_000
+FRAME = RATE // 50
+OUTPUT_LATENCY_S = 0.04
+INPUT_LATENCY_S = 0.04
+
+
+def run(control: EchoControl, played: np.ndarray, heard: np.ndarray) -> np.ndarray:
+    """Drive `control` as the daemon's callbacks would, 20 ms a tick on a shared clock.
+
+    The output callback hands chunk k to the device at tick k; it sounds
+    OUTPUT_LATENCY_S later. The microphone frame heard during tick i is delivered
+    INPUT_LATENCY_S after it ends. `heard` is on the sounding timeline.
+    """
+    ticks = len(heard) // FRAME
+    out = []
+    for tick in range(ticks + 10):
+        now = tick * 0.02
+        chunk = played[tick * FRAME:(tick + 1) * FRAME]
+        chunk = np.concatenate([chunk, np.zeros(FRAME - len(chunk), dtype=np.int16)])
+        control.played.push(chunk.astype(np.int16).tobytes(), now + OUTPUT_LATENCY_S)
+        heard_index = round((now - INPUT_LATENCY_S) / 0.02) - 1
+        if 0 <= heard_index < ticks:
+            frame = heard[heard_index * FRAME:(heard_index + 1) * FRAME]
+            out.append(np.frombuffer(control.process(frame.tobytes(), now), dtype=np.int16))
+    return np.concatenate(out)
+
+
+def sounding(played: np.ndarray) -> np.ndarray:
+    """`played` on the timeline where it sounds."""
+    return np.concatenate([silence(OUTPUT_LATENCY_S), played])
+
+
+def control(mode: str) -> EchoControl:
+    return EchoControl(mode, PlayedAudio(RATE, 20), input_latency_s=INPUT_LATENCY_S,
+                       output_latency_s=OUTPUT_LATENCY_S)
+
+
+def loud_frames(pcm: np.ndarray, threshold_dbfs: float = -45) -> list[float]:
+    frames = pcm[: len(pcm) // FRAME * FRAME].reshape(-1, FRAME)
+    return [round(level_dbfs(f), 1) for f in frames if level_dbfs(f) > threshold_dbfs]
+
+
+@pytest.fixture
+def scene(assistant_speech: np.ndarray, user_speech: np.ndarray, through_room: Callable,
+          mixer: Callable) -> dict[str, np.ndarray]:
+    """4 s of the assistant alone, then the user over it; the user alone later."""
+    played = assistant_speech[: 6 * RATE]
+    echo = through_room(sounding(played), delay_s=0.03, gain_db=-20)
+    user = np.concatenate([silence(4.0), user_speech[: RATE * 2]])
+    later = len(echo) + round((TAIL_S + AEC_IDLE_S + 0.5) * RATE)
+    user = np.concatenate([user, silence((later - len(user)) / RATE), user_speech])
+    return {"played": played, "echo": echo, "user": user, "heard": mixer(echo, user)}
+
+
+def test_off_passes_everything_untouched(scene: dict[str, np.ndarray]) -> None:
+    echo = control("off")
+    out = run(echo, scene["played"], scene["heard"])
+    assert np.array_equal(out, scene["heard"][: len(out)])
+    assert echo.describe() == {"mode": "off", "aec_active": False, "frames_gated": 0,
+                               "frames_cancelled": 0, "echo_gain_db": 0.0}
+
+
+@pytest.mark.parametrize("mode", ["gate", "aec"])
+def test_the_echo_is_removed_and_the_user_kept(scene: dict[str, np.ndarray], mode: str) -> None:
+    echo = control(mode)
+    out = run(echo, scene["played"], scene["heard"])
+    assert len(out) == len(scene["heard"]) // FRAME * FRAME, "frames must keep their length"
+
+    assistant_alone = out[: 4 * RATE]
+    assert not loud_frames(assistant_alone), "echo got through"
+    over = slice(4 * RATE, 6 * RATE)
+    user_over = out[over][: RATE]  # the first second: a real barge-in stops the playback by then
+    assert len(loud_frames(user_over)) >= 0.4 * len(loud_frames(scene["user"][over][:RATE]))
+    alone = slice(len(scene["echo"]) + round((TAIL_S + AEC_IDLE_S + 0.5) * RATE), len(out))
+    assert np.array_equal(out[alone], scene["heard"][alone]), "without playback frames pass untouched"
+    correlation, _ = envelope_similarity(scene["user"][over], out[over], RATE, max_lag_s=0.05)
+    assert correlation > 0.5
+
+    status = echo.describe()
+    assert status["mode"] == mode
+    assert status["aec_active"] is False, "the canceller sleeps once the playback is long over"
+    assert (status["frames_cancelled"] > 0) == (mode == "aec")
+    assert status["frames_gated"] > 0 or mode == "aec"
+
+
+def test_aec_falls_back_to_the_gate_when_it_cannot_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    def unavailable(*_: object) -> None:
+        raise EchoCancellerUnavailable("no livekit here")
+
+    monkeypatch.setattr(echo_module, "EchoCanceller", unavailable)
+    assert control("aec").mode == "gate"
+
+
+def test_the_reference_is_bounded_and_drained_in_order() -> None:
+    played = PlayedAudio(RATE, 20)
+    for index in range(1000):
+        played.push(bytes([index % 256]) * 2, float(index))
+    chunks = played.drain()
+    assert 4 <= len(chunks) <= 200
+    assert [c.audible_at for c in chunks] == sorted(c.audible_at for c in chunks)
+    assert chunks[-1].audible_at == 999.0
+    assert played.drain() == []
