@@ -104,7 +104,8 @@ def register_commands(daemon: Daemon) -> None:
     async def usage(params: None, client: ClientConnection) -> dict[str, Any]:
         """Tokens and estimated cost: last turn, this conversation, today; rate limits."""
         return daemon.usage.summary() | {"rate_limits": daemon.rate_limits,
-                                         "budget_daily_usd": daemon.settings.budget.daily_usd}
+                                         "budget_daily_usd": daemon.settings.budget.daily_usd,
+                                         "over_budget": daemon.listening.over_budget}
 
     @methods.method("wake")
     async def wake(params: None, client: ClientConnection) -> dict[str, Any]:

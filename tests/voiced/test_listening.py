@@ -1,0 +1,83 @@
+"""Listening modes end to end: standby sends nothing, voice wakes it with its first word,
+idleness puts it back, and the budget stops it."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.support.processes import DaemonProcess, EventReader, SimulatorProcess, daemon_env, wait_for
+from tests.support.pulse import PulseServer
+from tests.support.signals import active_spans, envelope_similarity, silence, speak
+
+RATE = 24_000
+
+
+@pytest.fixture
+def stop_all() -> Iterator[list]:
+    running: list = []
+    yield running
+    for process in reversed(running):
+        if isinstance(process, DaemonProcess):
+            process.terminate()
+        else:
+            process.stop()
+            assert not process.invalid_events(), "the daemon sent invalid events"
+
+
+def test_standby_sends_nothing_and_speech_wakes_it_from_the_first_word(
+        tmp_path: Path, pulse: PulseServer, stop_all: list) -> None:
+    simulator = SimulatorProcess(tmp_path)
+    config = '[listen]\nmode = "wake"\ncues = false\nidle_timeout_s = 3\n'
+    daemon = DaemonProcess(tmp_path, daemon_env(pulse.env, simulator), config=config, wait_ready=False)
+    stop_all += [simulator, daemon]
+    daemon.wait_state("standby", timeout=20)
+    noise = (np.random.default_rng(3).standard_normal(RATE * 4) * 100).astype(np.int16)  # about -50 dBFS
+    pulse.play_into_mic(noise).wait(10)
+    assert daemon.status()["state"] == "standby"
+    assert simulator.events("in") == [], "something left the machine in standby"
+
+    speech = speak("Computer, what is on my calendar today?", rate=RATE)
+    pulse.play_into_mic(np.concatenate([speech, silence(1.0)])).wait(15)
+    wait_for(lambda: simulator.sent("response.done"), 15, "an answer after waking")
+    appended, _ = simulator.appended_audio()
+    spoken = active_spans(speech, RATE)
+    arrived = active_spans(appended, RATE)
+    assert arrived[0][1] - arrived[0][0] == pytest.approx(spoken[0][1] - spoken[0][0], abs=0.08), \
+        "the first word was cut"
+    correlation, _ = envelope_similarity(speech, appended, RATE)
+    assert correlation > 0.8
+    assert daemon.status()["listen"]["last_change_reason"] == "voice"
+
+    daemon.wait_state("standby", timeout=15)  # idle_timeout_s after the answer
+    assert not daemon.status()["session"]["connected"]
+    sent = len(simulator.events("in"))
+    pulse.play_into_mic(noise[: RATE]).wait(5)
+    assert len(simulator.events("in")) == sent, "something left the machine in standby"
+
+
+def test_the_daily_budget_sends_it_to_standby_after_the_answer(
+        tmp_path: Path, pulse: PulseServer, stop_all: list) -> None:
+    simulator = SimulatorProcess(tmp_path)
+    config = "[budget]\ndaily_usd = 0.001\n[listen]\ncues = false\n"
+    daemon = DaemonProcess(tmp_path, daemon_env(pulse.env, simulator), config=config)
+    stop_all += [simulator, daemon]
+    events = EventReader(daemon.socket)
+    daemon.rpc("say", {"text": "How much does this cost?"})
+    daemon.wait_state("standby", timeout=20)
+    [error] = [e["data"] for e in events.of_type("error")]
+    assert error["code"] == "budget_exceeded" and "budget" in error["message"]
+    states = [e["data"]["state"] for e in events.of_type("state.changed")]
+    assert states[-2:] == ["listening", "standby"], "standby came before the answer finished"
+    woken = daemon.voicectl("wake")
+    assert woken.returncode == 2 and "budget" in woken.stderr
+    usage = json.loads(daemon.voicectl("usage", "--json").stdout)
+    assert usage["over_budget"] is True and usage["today"]["cost_usd"] >= 0.001
+    time.sleep(0.5)
+    assert daemon.status()["state"] == "standby"
+    events.close()
