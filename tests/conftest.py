@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+from tests.support.processes import DaemonProcess, SimulatorProcess
 from tests.support.pulse import MissingAudioTool, PulseServer
 
 
@@ -24,3 +26,32 @@ def pulse() -> Iterator[PulseServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def simulator(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[SimulatorProcess]:
+    """`python -m voiced.simulator --strict` for this test; fails the test if the daemon
+    sent it any invalid event. `@pytest.mark.script({...})` gives its script and
+    `@pytest.mark.simulator_args(...)` extra flags."""
+    script = request.node.get_closest_marker("script")
+    extra = request.node.get_closest_marker("simulator_args")
+    sim = SimulatorProcess(tmp_path, script.args[0] if script else None, *(extra.args if extra else ()))
+    try:
+        yield sim
+    finally:
+        sim.stop()
+    invalid = sim.invalid_events()
+    assert not invalid, f"the daemon sent invalid events: {invalid[:3]}"
+
+
+@pytest.fixture
+def processes() -> Iterator[list[SimulatorProcess | DaemonProcess]]:
+    """Processes a test starts itself (append them); stopped at the end, daemons first,
+    and every simulator among them checked for invalid events from the daemon."""
+    running: list[SimulatorProcess | DaemonProcess] = []
+    yield running
+    for process in [p for p in running if isinstance(p, DaemonProcess)]:
+        process.terminate()
+    for process in [p for p in running if isinstance(p, SimulatorProcess)]:
+        process.stop()
+        assert not process.invalid_events(), "the daemon sent invalid events"

@@ -22,7 +22,7 @@ import trio
 
 from voiced.audio.duplex import Audio
 from voiced.bus import Bus
-from voiced.config import ConfigError, Settings, data_dir, load_settings
+from voiced.config import WIRE_RATE, ConfigError, Settings, data_dir, load_settings
 from voiced.control import ControlServer, MethodRegistry
 from voiced.control.subscriptions import Subscriptions
 from voiced.conversation import Action, CallTool, Conversation, Play, Publish, Send, State, StopPlayback
@@ -123,6 +123,7 @@ class Daemon:
                 self.url = realtime_url(base_url, self.settings.api.model)
                 await self.audio.open(on_drained=self._playback_drained,
                                       on_item_started=self._first_sample_played)
+                self._record_what_is_played()
                 self.listening.add_detectors(await self.plugins.wake_detectors())
                 self.listening.start()
                 nursery.start_soon(self.sessions.run)
@@ -331,6 +332,15 @@ class Daemon:
 
     def _playback_drained(self) -> None:
         self.apply(self.conversation.playback_drained())
+
+    def _record_what_is_played(self) -> None:
+        playback = self.audio.playback
+        if playback is None:
+            return
+        if playback.rate != WIRE_RATE:
+            log.info("recordings leave out the assistant: the output device runs at %d Hz", playback.rate)
+            return
+        playback.taps.append(lambda pcm, sounds_at: self.plugins.record("out", pcm, sounds_at))
 
     def _first_sample_played(self, item_id: str, handed_at: float, delay_s: float) -> None:
         """The output callback handed `item_id`'s first sample to the device at `handed_at`

@@ -50,10 +50,11 @@ def header_says(state: str) -> Callable[[list[str]], bool]:
 
 def exited(tmux: Tmux, code: int) -> list[str]:
     """The view has ended with ``code`` and left the terminal in its usual mode."""
-    rows = tmux.wait_text(f"exited {code}")
-    shown = [row.strip() for row in rows]
-    assert "echo" in shown and "icanon" in shown, "the terminal was not restored"
-    return rows
+    def restored(rows: list[str]) -> bool:
+        shown = [row.strip() for row in rows]
+        return any(f"exited {code}" in row for row in rows) and "echo" in shown and "icanon" in shown
+
+    return tmux.wait_for(restored, f"exit {code} with the terminal restored (echo, icanon)")
 
 
 def test_the_view_follows_a_typed_turn(tmux: Tmux, start_voiced: Callable[..., Voiced]) -> None:

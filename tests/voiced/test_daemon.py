@@ -29,17 +29,6 @@ from tests.support.signals import active_spans, envelope_similarity, silence, sp
 RATE = 24_000
 
 
-@pytest.fixture
-def simulator(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[SimulatorProcess]:
-    marker = request.node.get_closest_marker("script")
-    sim = SimulatorProcess(tmp_path, marker.args[0] if marker else None)
-    try:
-        yield sim
-    finally:
-        sim.stop()
-    invalid = sim.invalid_events()
-    assert not invalid, f"the daemon sent invalid events: {invalid[:3]}"
-
 
 @pytest.fixture
 def daemon(tmp_path: Path, pulse: PulseServer, simulator: SimulatorProcess) -> Iterator[DaemonProcess]:

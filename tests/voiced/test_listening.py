@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -18,24 +17,13 @@ from tests.support.signals import active_spans, envelope_similarity, silence, sp
 RATE = 24_000
 
 
-@pytest.fixture
-def stop_all() -> Iterator[list]:
-    running: list = []
-    yield running
-    for process in reversed(running):
-        if isinstance(process, DaemonProcess):
-            process.terminate()
-        else:
-            process.stop()
-            assert not process.invalid_events(), "the daemon sent invalid events"
-
 
 def test_standby_sends_nothing_and_speech_wakes_it_from_the_first_word(
-        tmp_path: Path, pulse: PulseServer, stop_all: list) -> None:
+        tmp_path: Path, pulse: PulseServer, processes: list) -> None:
     simulator = SimulatorProcess(tmp_path)
     config = '[listen]\nmode = "wake"\ncues = false\nidle_timeout_s = 3\n'
     daemon = DaemonProcess(tmp_path, daemon_env(pulse.env, simulator), config=config, wait_ready=False)
-    stop_all += [simulator, daemon]
+    processes += [simulator, daemon]
     daemon.wait_state("standby", timeout=20)
     noise = (np.random.default_rng(3).standard_normal(RATE * 4) * 100).astype(np.int16)  # about -50 dBFS
     pulse.play_into_mic(noise).wait(10)
@@ -62,11 +50,11 @@ def test_standby_sends_nothing_and_speech_wakes_it_from_the_first_word(
 
 
 def test_the_daily_budget_sends_it_to_standby_after_the_answer(
-        tmp_path: Path, pulse: PulseServer, stop_all: list) -> None:
+        tmp_path: Path, pulse: PulseServer, processes: list) -> None:
     simulator = SimulatorProcess(tmp_path)
     config = "[budget]\ndaily_usd = 0.001\n[listen]\ncues = false\n"
     daemon = DaemonProcess(tmp_path, daemon_env(pulse.env, simulator), config=config)
-    stop_all += [simulator, daemon]
+    processes += [simulator, daemon]
     events = EventReader(daemon.socket)
     daemon.rpc("say", {"text": "How much does this cost?"})
     daemon.wait_state("standby", timeout=20)

@@ -7,10 +7,7 @@ import os
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from tests.support.processes import DaemonProcess, SimulatorProcess, daemon_env, wait_for
 from tests.support.pulse import PulseServer
@@ -59,12 +56,6 @@ def test_invalid_environment_value(tmp_path: Path) -> None:
 def test_unknown_assistant_profile(tmp_path: Path) -> None:
     assert_one_line(run_voiced(tmp_path, "--simulate", "--assistant", "nobody"), 2, "nobody")
 
-
-@pytest.fixture
-def simulator(tmp_path: Path) -> Iterator[SimulatorProcess]:
-    sim = SimulatorProcess(tmp_path)
-    yield sim
-    sim.stop()
 
 
 def test_busy_socket_refuses_a_second_daemon(tmp_path: Path, pulse: PulseServer,

@@ -6,7 +6,6 @@ The simulator injects the faults (its `--fault` option); the daemon is a real pr
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -19,17 +18,6 @@ from tests.support.signals import active_spans, envelope_similarity, silence, sp
 RATE = 24_000
 
 
-@pytest.fixture
-def stop_all() -> Iterator[list]:
-    running: list = []
-    yield running
-    for process in reversed(running):
-        if isinstance(process, DaemonProcess):
-            process.terminate()
-        else:
-            process.stop()
-            assert not process.invalid_events(), "the daemon sent invalid events"
-
 
 def session_ids(simulator: SimulatorProcess) -> list[str]:
     seen: list[str] = []
@@ -40,11 +28,11 @@ def session_ids(simulator: SimulatorProcess) -> list[str]:
 
 
 def test_rollover_replays_the_conversation_and_loses_no_audio(
-        tmp_path: Path, pulse: PulseServer, stop_all: list) -> None:
+        tmp_path: Path, pulse: PulseServer, processes: list) -> None:
     # The server ends the first session (1001, as at the 60-minute cap) 4 s after it began.
     simulator = SimulatorProcess(tmp_path, None, "--fault", "action=close,code=1001,after_append=200")
     daemon = DaemonProcess(tmp_path, daemon_env(pulse.env, simulator), config="[listen]\ncues = false\n")
-    stop_all += [simulator, daemon]
+    processes += [simulator, daemon]
     daemon.rpc("say", {"text": "My name is Ada."})
     wait_for(lambda: simulator.sent("response.done"), 10, "the first answer")
     daemon.wait_state("listening", timeout=10)
@@ -88,11 +76,11 @@ def rss_kib(pid: int) -> int:
     raise AssertionError("no VmRSS")
 
 
-def test_the_daemon_recovers_from_every_fault(tmp_path: Path, pulse: PulseServer, stop_all: list) -> None:
+def test_the_daemon_recovers_from_every_fault(tmp_path: Path, pulse: PulseServer, processes: list) -> None:
     args = [arg for fault in FAULTS for arg in ("--fault", fault)]
     simulator = SimulatorProcess(tmp_path, None, *args)
     daemon = DaemonProcess(tmp_path, daemon_env(pulse.env, simulator))
-    stop_all += [simulator, daemon]
+    processes += [simulator, daemon]
     rounds, rss = 12, []
     for _ in range(rounds):
         sessions = daemon.status()["counts"]["sessions"]
@@ -107,11 +95,11 @@ def test_the_daemon_recovers_from_every_fault(tmp_path: Path, pulse: PulseServer
 
 
 def test_a_fatal_error_stops_retrying_until_restart(
-        tmp_path: Path, pulse: PulseServer, stop_all: list) -> None:
+        tmp_path: Path, pulse: PulseServer, processes: list) -> None:
     simulator = SimulatorProcess(tmp_path, None, "--fault",
                                  "action=error,code=insufficient_quota,message=No quota left.,at_s=0.5")
     daemon = DaemonProcess(tmp_path, daemon_env(pulse.env, simulator), wait_ready=False)
-    stop_all += [simulator, daemon]
+    processes += [simulator, daemon]
     daemon.wait_state("error", timeout=20)
     time.sleep(3.0)
     assert len(session_ids(simulator)) == 1, "the daemon retried after a fatal error"
@@ -125,10 +113,10 @@ def test_a_fatal_error_stops_retrying_until_restart(
 
 
 def test_refused_connections_are_retried_with_backoff(
-        tmp_path: Path, pulse: PulseServer, stop_all: list) -> None:
+        tmp_path: Path, pulse: PulseServer, processes: list) -> None:
     simulator = SimulatorProcess(tmp_path, None, "--refuse-connections", "3")
     daemon = DaemonProcess(tmp_path, daemon_env(pulse.env, simulator), wait_ready=False)
-    stop_all += [simulator, daemon]
+    processes += [simulator, daemon]
     daemon.wait_state("listening", timeout=30)
     refused = [r["t"] for r in simulator.events("sim") if r["event"].get("type") == "sim.refused"]
     assert len(refused) == 3

@@ -9,21 +9,10 @@ import signal
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from tests.support.processes import DaemonProcess, SimulatorProcess, daemon_env, wait_for
 from tests.support.pulse import PulseServer
-
-
-@pytest.fixture
-def simulator(tmp_path: Path) -> Iterator[SimulatorProcess]:
-    sim = SimulatorProcess(tmp_path)
-    yield sim
-    sim.stop()
-    assert not sim.invalid_events()
 
 
 class NotifyListener:

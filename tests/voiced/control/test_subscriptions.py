@@ -19,13 +19,6 @@ from tests.support.pulse import PulseServer
 TEXT_ONLY = '[assistant]\noutput_modalities = ["text"]\n'
 
 
-@pytest.fixture
-def simulator(tmp_path: Path) -> Iterator[SimulatorProcess]:
-    sim = SimulatorProcess(tmp_path, None, "--speed", "200")  # text answers in a blink
-    yield sim
-    sim.stop()
-    assert not sim.invalid_events()
-
 
 @pytest.fixture
 def daemon(tmp_path: Path, pulse: PulseServer, simulator: SimulatorProcess) -> Iterator[DaemonProcess]:
@@ -57,6 +50,7 @@ def test_topics_filter_by_prefix(daemon: DaemonProcess) -> None:
     reader.close()
 
 
+@pytest.mark.simulator_args("--speed", "200")  # text answers in a blink
 def test_a_subscriber_that_does_not_read_loses_the_oldest_and_is_told(
         daemon: DaemonProcess, simulator: SimulatorProcess) -> None:
     stuck = socket.socket(socket.AF_UNIX)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -53,22 +52,11 @@ def start(tmp_path: Path, pulse: PulseServer, script: dict | None = None, config
     return simulator, DaemonProcess(tmp_path, daemon_env(pulse.env, simulator), *args, config=config)
 
 
-@pytest.fixture
-def stop_all() -> Iterator[list]:
-    running: list = []
-    yield running
-    for process in running:
-        if isinstance(process, DaemonProcess):
-            process.terminate()
-        else:
-            process.stop()
-            assert not process.invalid_events(), "the daemon sent invalid events"
-
 
 def test_broken_plugins_are_reported_and_the_conversation_goes_on(
-        tmp_path: Path, pulse: PulseServer, stop_all: list, utterance: np.ndarray) -> None:
+        tmp_path: Path, pulse: PulseServer, processes: list, utterance: np.ndarray) -> None:
     simulator, daemon = start(tmp_path, pulse, dropins=MISBEHAVING)
-    stop_all += [simulator, daemon]
+    processes += [simulator, daemon]
     speaker = pulse.record_speaker()
     speaker.wait_for_data()
     started = time.time()
@@ -103,11 +91,11 @@ GOODBYE = {"turns": [{"transcript": "Goodbye, see you later.",
 
 @pytest.mark.parametrize(("action", "final"), [("standby", "standby"), ("pause", "paused"), ("exit", None)])
 def test_goodbye_ends_the_conversation_after_the_farewell(
-        tmp_path: Path, pulse: PulseServer, stop_all: list, utterance: np.ndarray,
+        tmp_path: Path, pulse: PulseServer, processes: list, utterance: np.ndarray,
         action: str, final: str | None) -> None:
     config = f'[listen]\ncues = false\n[plugins.goodbye]\naction = "{action}"\n'
     simulator, daemon = start(tmp_path, pulse, GOODBYE, config)
-    stop_all += [simulator, daemon]
+    processes += [simulator, daemon]
     events = EventReader(daemon.socket)
     speaker = pulse.record_speaker()
     speaker.wait_for_data()
@@ -138,9 +126,9 @@ TOOL_CALL = {"turns": [{"transcript": "What time is it?",
 
 
 def test_a_tool_call_runs_once_and_the_answer_follows(
-        tmp_path: Path, pulse: PulseServer, stop_all: list, utterance: np.ndarray) -> None:
+        tmp_path: Path, pulse: PulseServer, processes: list, utterance: np.ndarray) -> None:
     simulator, daemon = start(tmp_path, pulse, TOOL_CALL)
-    stop_all += [simulator, daemon]
+    processes += [simulator, daemon]
     events = EventReader(daemon.socket, topics=["tool"])
     pulse.play_into_mic(np.concatenate([utterance, silence(1.0)])).wait(15)
     wait_for(lambda: len(simulator.sent("response.done")) >= 2, 15, "the answer after the tool")
@@ -158,9 +146,9 @@ def test_a_tool_call_runs_once_and_the_answer_follows(
     events.close()
 
 
-def test_history_finds_a_turn_by_a_word(tmp_path: Path, pulse: PulseServer, stop_all: list) -> None:
+def test_history_finds_a_turn_by_a_word(tmp_path: Path, pulse: PulseServer, processes: list) -> None:
     simulator, daemon = start(tmp_path, pulse)
-    stop_all += [simulator, daemon]
+    processes += [simulator, daemon]
     daemon.rpc("say", {"text": "tell me about zebras and their stripes"})
     wait_for(lambda: simulator.sent("response.done"), 15, "an answer")
     daemon.wait_state("listening", timeout=15)
@@ -176,12 +164,12 @@ def test_history_finds_a_turn_by_a_word(tmp_path: Path, pulse: PulseServer, stop
 
 
 def test_exec_hooks_pass_the_event_on_stdin_and_run_nothing_else(
-        tmp_path: Path, pulse: PulseServer, stop_all: list) -> None:
+        tmp_path: Path, pulse: PulseServer, processes: list) -> None:
     out = tmp_path / "events.jsonl"
     canary = tmp_path / "pwned"
     config = f'[plugins.exec_hooks]\n"user.transcript.completed" = "tee -a {out}"\n'
     simulator, daemon = start(tmp_path, pulse, None, config)
-    stop_all += [simulator, daemon]
+    processes += [simulator, daemon]
     text = f"hello; touch {canary} $(touch {canary}) `touch {canary}` | touch {canary}"
     daemon.rpc("say", {"text": text})
     received = wait_for(lambda: out.exists() and out.read_text().strip(), 10, "the hook's output")
