@@ -7,7 +7,7 @@ from pathlib import Path
 
 import trio
 
-from plugins import exec_hooks
+from voiced_plugins import exec_hooks
 from tests.plugins.helpers import bundled_alone
 from tests.voiced.plugin_host.fakes import hosting, wait_until
 

@@ -21,7 +21,7 @@ import pydantic
 
 log = logging.getLogger("voiced.plugins")
 
-BUNDLED_PACKAGE = "plugins"
+BUNDLED_PACKAGE = "voiced_plugins"
 ENTRY_POINT_GROUP = "voiced"
 DROPIN_MODULE_PREFIX = "voiced_dropin_"
 
