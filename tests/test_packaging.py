@@ -7,7 +7,11 @@ import sys
 import zipfile
 from pathlib import Path
 
-import tomllib
+if sys.version_info >= (3, 11):
+    import tomllib
+else:
+    import tomli as tomllib
+
 
 ROOT = Path(__file__).resolve().parents[1]
 
