@@ -86,7 +86,8 @@ def _start(settings: Settings, config: Path | None, assistant: str | None, simul
     from voiced.daemon import Daemon, Options
 
     secrets = [settings.api.key.get_secret_value()] if settings.api.key else []
-    logs.configure(settings.logging.level, settings.logging.file_path, log_dir(), secrets)
+    level = "debug" if settings.debug_mode else settings.logging.level
+    logs.configure(level, settings.logging.file_path, log_dir(), secrets)
     options = Options(config_path=config, assistant=assistant, simulate=simulate, overrides=overrides)
     daemon = Daemon(settings, options)
     try:

@@ -105,6 +105,8 @@ class SessionKeeper:
         log.info("session closed: %s", reason)
         if reason != "restart":  # the daemon already closed the old conversation
             self._lost(reason, hold=reason == "rollover")
+        if reason == "rollover":
+            self.daemon.bus.publish("session.rollover", {"reason": "session age"})
 
     async def _after_failure(self, ended: SessionEnded) -> None:
         if ended.fatal:
@@ -118,6 +120,7 @@ class SessionKeeper:
         self._lost(ended.reason)
         if ended.code in ROLLOVER_CODES:
             log.info("session rolled over by the server (%s); reconnecting now", ended)
+            self.daemon.bus.publish("session.rollover", {"reason": ended.reason})
             return
         self.failures += 1
         delay = backoff_delay(self.failures)

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.support.processes import DaemonProcess, SimulatorProcess, daemon_env, wait_for
+from tests.support.processes import DaemonProcess, EventReader, SimulatorProcess, daemon_env, wait_for
 from tests.support.pulse import PulseServer
 from tests.support.signals import active_spans, envelope_similarity, silence, speak
 
@@ -33,6 +33,7 @@ def test_rollover_replays_the_conversation_and_loses_no_audio(
     simulator = SimulatorProcess(tmp_path, None, "--fault", "action=close,code=1001,after_append=200")
     daemon = DaemonProcess(tmp_path, daemon_env(pulse.env, simulator), config="[listen]\ncues = false\n")
     processes += [simulator, daemon]
+    events = EventReader(daemon.socket, topics=["session"])
     daemon.rpc("say", {"text": "My name is Ada."})
     wait_for(lambda: simulator.sent("response.done"), 10, "the first answer")
     daemon.wait_state("listening", timeout=10)
@@ -58,6 +59,9 @@ def test_rollover_replays_the_conversation_and_loses_no_audio(
     correlation, _ = envelope_similarity(speech, appended, RATE)
     assert correlation > 0.8
     assert daemon.status()["session"]["connected"]
+    assert [e["type"] for e in events.events] == ["session.disconnected", "session.rollover",
+                                                  "session.connected"]
+    events.close()
 
 
 FAULTS = [
