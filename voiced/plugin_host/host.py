@@ -149,6 +149,7 @@ class PluginHost:
         self._tools: dict[str, tuple[PluginRecord, Tool]] = {}
         self._methods: list[tuple[PluginRecord, str, RpcMethod]] = []
         self._recording: RecordingFeed | None = None
+        self._finishing = False
         self._token: trio.lowlevel.TrioToken | None = None
 
     # -- loading -----------------------------------------------------------------------
@@ -237,6 +238,7 @@ class PluginHost:
                 await self._finish(view)
 
     async def _finish(self, view: DaemonView) -> None:
+        self._finishing = True
         with trio.move_on_after(DRAIN_ON_SHUTDOWN_S):
             for inbox in self._inboxes["voiced_transcript"]:
                 while inbox.items and inbox.record.active:
@@ -448,8 +450,8 @@ class PluginHost:
         thread, never blocks. `direction` "in" (microphone) or "out" (played), mono PCM16 at
         24 kHz, `ts` monotonic seconds of its first sample."""
         daemon = self._daemon
-        if daemon is None or not daemon.settings.recording.enabled:
-            return
+        if daemon is None or self._finishing or not daemon.settings.recording.enabled:
+            return  # the audio runs a little longer than the writers at shutdown
         if self._recording is None:
             self._recording = RecordingFeed(self, self.queue_size * 4)
         self._recording.offer(daemon.conversation_id, direction, pcm, ts)
