@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -97,6 +98,11 @@ def _start(settings: Settings, config: Path | None, assistant: str | None, simul
         if reason is None:
             raise
         raise fail(str(reason), EXIT_STARTUP) from None
+    finally:
+        # The daemon's parts refer to each other; free them now, while the C extensions
+        # they hold (soxr, PortAudio) can still be released cleanly, not at interpreter exit.
+        del daemon
+        gc.collect()
 
 
 def _startup_failure(exc: BaseException, expected: tuple[type[BaseException], ...]) -> BaseException | None:
