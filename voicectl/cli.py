@@ -236,6 +236,90 @@ def call(
     raise _Finished(commands.run_call(method, params, **_shared(ctx, socket, as_json)))
 
 
+config_app = typer.Typer(
+    help="The config file voiced reads: where it is, what it adds up to, a starter, one key at a time.",
+    no_args_is_help=True,
+)
+app.add_typer(config_app, name="config")
+
+
+@config_app.command("path")
+def config_path(ctx: typer.Context, as_json: JsonOption = False) -> None:
+    """Print the config file's path ($VOICED_CONFIG, else ~/.config/voiced/config.toml).
+
+    When it does not exist yet, a note on stderr says so; --json: {path, exists, from}.
+    """
+    from . import config
+
+    raise _Finished(config.run_path(**_json_only(ctx, as_json)))
+
+
+@config_app.command("show")
+def config_show(ctx: typer.Context, as_json: JsonOption = False) -> None:
+    """Print the configuration voiced would start with, as TOML, secrets masked.
+
+    Merged as voiced merges it: defaults < config.toml < .env (in the current folder) <
+    VOICED_* and OPENAI_API_KEY in the environment. A broken config: one line, exit 1.
+    """
+    from . import config
+
+    raise _Finished(config.run_show(**_json_only(ctx, as_json)))
+
+
+@config_app.command("init")
+def config_init(
+    ctx: typer.Context,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing config file.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Write a commented starter config (every key, its default, a note on each), mode 0600.
+
+    An existing file is left alone unless --force.
+    """
+    from . import config
+
+    raise _Finished(config.run_init(force=force, **_json_only(ctx, as_json)))
+
+
+@config_app.command("set", context_settings={"ignore_unknown_options": True})  # a value may be -1
+def config_set(
+    ctx: typer.Context,
+    key: Annotated[str, typer.Argument(help="A dotted key: audio.input_device, plugins.goodbye.action.")],
+    value: Annotated[
+        str, typer.Argument(help="A TOML value (20, true, [\"a\"], \"3\") or else taken as text.")
+    ],
+    as_json: JsonOption = False,
+) -> None:
+    """Set one key in the config file, checked against voiced's settings before writing.
+
+    Examples: voicectl config set audio.input_device usb; voicectl config set listen.mode wake;
+    voicectl config set plugins.goodbye.action pause; voicectl config set api.key sk-...
+
+    A value that does not fit leaves the file unchanged (exit 1). The file is rewritten
+    from its values, mode 0600: comments and layout are not kept. A running voiced is not
+    told: reload it (systemctl --user reload voiced, or kill -HUP its pid).
+    """
+    from . import config
+
+    raise _Finished(config.run_set(key, value, **_json_only(ctx, as_json)))
+
+
+def _json_only(ctx: typer.Context, as_json: bool) -> dict[str, Any]:
+    return {"as_json": _shared(ctx, None, as_json)["as_json"]}
+
+
+@app.command()
+def doctor(ctx: typer.Context, socket: SocketOption = None, as_json: JsonOption = False) -> None:
+    """Check that voiced can work here: config, key, daemon, sound, devices, network, plugins.
+
+    One line a check (ok or FAIL) with what to do about each failure; exit 0 when all
+    pass, 1 otherwise. The key is never shown whole nor sent anywhere.
+    """
+    from .doctor import run_doctor
+
+    raise _Finished(run_doctor(**_shared(ctx, socket, as_json)))
+
+
 def run_typer(args: list[str]) -> int:
     """Run the typer app on ``args``; returns the exit code (bad usage is 1, not click's 2)."""
     try:
