@@ -124,6 +124,7 @@ class Daemon:
                 await self.audio.open(on_drained=self._playback_drained,
                                       on_item_started=self._first_sample_played)
                 self._record_what_is_played()
+                nursery.start_soon(self.audio.supervise, self._audio_trouble)
                 self.listening.add_detectors(await self.plugins.wake_detectors())
                 self.listening.start()
                 nursery.start_soon(self.sessions.run)
@@ -247,7 +248,7 @@ class Daemon:
                 if self.audio.playback is not None:
                     self.audio.playback.enqueue(action.item_id, action.pcm)
             elif isinstance(action, StopPlayback):
-                self._stop_playback(action.item_id)
+                self._stop_playback(action.item_ids)
             elif isinstance(action, Publish):
                 self._publish(action)
             elif isinstance(action, CallTool) and self._nursery is not None:
@@ -265,13 +266,15 @@ class Daemon:
         except trio.WouldBlock:
             log.error("outbox full: dropped %s", event.get("type"))
 
-    def _stop_playback(self, item_id: str) -> None:
+    def _stop_playback(self, item_ids: tuple[str, ...]) -> None:
         playback = self.audio.playback
-        played_ms = 0.0
+        played: dict[str, float] = {}
         if playback is not None:
             playback.stop()
-            played_ms = playback.played_ms(item_id)
-        self.apply(self.conversation.playback_stopped(item_id, played_ms))
+            played = {item_id: playback.played_ms(item_id) for item_id in item_ids}
+            for item_id in item_ids:
+                playback.forget(item_id)
+        self.apply(self.conversation.playback_stopped(played))
 
     def _publish(self, action: Publish) -> None:
         kind, data, now = action.type, action.data, time.monotonic()
@@ -329,8 +332,17 @@ class Daemon:
     def _turn_finished(self, turn: Turn) -> None:
         log.debug("%s turn %s finished (%d chars)", turn.role, turn.item_id, len(turn.text))
         self.plugins.deliver_transcript(turn)
+        if turn.role == "assistant" and self.audio.playback is not None:
+            self.audio.playback.forget(turn.item_id)
+
+    def _audio_trouble(self, code: str, message: str) -> None:
+        """A device went away ("device_lost") or came back ("device_back"); the audio layer logged it."""
+        self.bus.publish("error", {"code": code, "message": message, "fatal": False})
 
     def _playback_drained(self) -> None:
+        playback = self.audio.playback
+        if playback is not None and playback.queued_ms > 0:
+            return  # audio arrived after the audio thread saw the queue run dry
         self.apply(self.conversation.playback_drained())
 
     def _record_what_is_played(self) -> None:
@@ -348,6 +360,7 @@ class Daemon:
         self.latency.first_played(handed_at + delay_s)
         if (received_at := self._first_delta_at.pop(item_id, None)) is not None:
             self.delta_to_device.add((handed_at - received_at) * 1000)
+        self.apply(self.conversation.item_started_playing(item_id))
 
     # -- for the control methods ------------------------------------------------------
 

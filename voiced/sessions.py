@@ -99,7 +99,10 @@ class SessionKeeper:
         conversation: Conversation = self.daemon.conversation
         self.daemon.apply(conversation.connection_lost(reason, fatal=fatal))
         self.daemon.drop_outbox()
-        conversation.holding = hold
+        if hold:
+            conversation.hold()
+        else:
+            conversation.release()
 
     def _after_planned_end(self, reason: EndReason) -> None:
         log.info("session closed: %s", reason)
@@ -115,7 +118,7 @@ class SessionKeeper:
             notify(STATUS=f"error: {ended}")
             self._retry = trio.Event()
             await self._retry.wait()
-            self.daemon.conversation.error = None
+            self.daemon.apply(self.daemon.conversation.clear_error())
             return
         self._lost(ended.reason)
         if ended.code in ROLLOVER_CODES:

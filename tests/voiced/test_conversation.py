@@ -60,8 +60,8 @@ def test_states_follow_a_turn(conversation: Conversation) -> None:
 def test_barge_in_truncates_to_what_was_played_and_lets_the_server_cancel(conversation: Conversation) -> None:
     start_response(conversation, ms=1000)
     actions = conversation.server_event({"type": "input_audio_buffer.speech_started", "item_id": "u2"})
-    assert [a for a in actions if isinstance(a, StopPlayback)] == [StopPlayback("item_a")]
-    actions = conversation.playback_stopped("item_a", 420.7)
+    assert [a for a in actions if isinstance(a, StopPlayback)] == [StopPlayback(("item_a",))]
+    actions = conversation.playback_stopped({"item_a": 420.7})
     assert [(e["type"], e.get("audio_end_ms")) for e in sends(actions)] == [
         ("conversation.item.truncate", 420)]  # server_vad cancels by itself: no response.cancel
     assert published(actions, "assistant.interrupted") == [{"item_id": "item_a", "played_ms": 420}]
@@ -72,15 +72,15 @@ def test_barge_in_truncates_to_what_was_played_and_lets_the_server_cancel(conver
 def test_played_beyond_received_is_clamped(conversation: Conversation) -> None:
     start_response(conversation, ms=300)
     conversation.interrupt()
-    actions = conversation.playback_stopped("item_a", 350.0)
+    actions = conversation.playback_stopped({"item_a": 350.0})
     truncate = sends(actions)[-1]
     assert truncate["type"] == "conversation.item.truncate" and truncate["audio_end_ms"] == 300
 
 
 def test_local_interrupt_with_nothing_played_deletes_and_cancels(conversation: Conversation) -> None:
     start_response(conversation)
-    assert conversation.interrupt() == [StopPlayback("item_a")]
-    types = [e["type"] for e in sends(conversation.playback_stopped("item_a", 0.0))]
+    assert conversation.interrupt() == [StopPlayback(("item_a",))]
+    types = [e["type"] for e in sends(conversation.playback_stopped({"item_a": 0.0}))]
     assert types == ["response.cancel", "conversation.item.delete"]
 
 
@@ -88,7 +88,7 @@ def test_interrupt_after_the_response_finished_does_not_cancel(conversation: Con
     start_response(conversation)
     conversation.server_event({"type": "response.done", "response": {"id": "resp_1", "status": "completed"}})
     conversation.interrupt()
-    types = [e["type"] for e in sends(conversation.playback_stopped("item_a", 200.0))]
+    types = [e["type"] for e in sends(conversation.playback_stopped({"item_a": 200.0}))]
     assert types == ["conversation.item.truncate"]
 
 
@@ -149,7 +149,7 @@ def test_interruption_cuts_the_transcript_to_what_was_heard(conversation: Conver
     conversation.server_event({"type": "response.output_audio_transcript.delta", "response_id": "resp_1",
                                "item_id": "item_a", "delta": "one two three four five six seven eight"})
     conversation.interrupt()
-    actions = conversation.playback_stopped("item_a", 500.0)
+    actions = conversation.playback_stopped({"item_a": 500.0})
     [record] = published(actions, "assistant.transcript.completed")
     assert record == {"item_id": "item_a", "text": "one two three four", "interrupted": True}
     # the server's later full transcript does not overwrite what was heard
@@ -169,9 +169,9 @@ def test_say_adds_a_user_item_and_asks_for_a_response(conversation: Conversation
 def test_say_during_an_answer_interrupts_and_waits_for_it_to_close(conversation: Conversation) -> None:
     start_response(conversation)
     actions = conversation.say("stop, tell me something else")
-    assert StopPlayback("item_a") in actions
+    assert StopPlayback(("item_a",)) in actions
     assert "response.create" not in [e["type"] for e in sends(actions)]
-    cancel_and_truncate = sends(conversation.playback_stopped("item_a", 100.0))
+    cancel_and_truncate = sends(conversation.playback_stopped({"item_a": 100.0}))
     assert [e["type"] for e in cancel_and_truncate] == ["response.cancel", "conversation.item.truncate"]
     done = conversation.server_event({"type": "response.done", "response": {"id": "resp_1",
                                                                              "status": "cancelled"}})
@@ -218,7 +218,7 @@ def test_an_answer_interrupted_after_it_arrived_whole_is_cut(conversation: Conve
                                "item_id": "item_a", "transcript": "alpha beta gamma delta"})
     conversation.server_event({"type": "response.done", "response": {"id": "resp_1", "status": "completed"}})
     conversation.interrupt()
-    [record] = published(conversation.playback_stopped("item_a", 500.0), "assistant.transcript.completed")
+    [record] = published(conversation.playback_stopped({"item_a": 500.0}), "assistant.transcript.completed")
     assert record == {"item_id": "item_a", "text": "alpha beta", "interrupted": True}
     assert published(conversation.playback_drained(), "assistant.transcript.completed") == []
 
@@ -266,3 +266,102 @@ def test_a_tool_call_runs_and_the_answer_waits_for_the_calling_response(conversa
                                                                              "status": "completed"}})
     assert [e["type"] for e in sends(done)] == ["response.create"]
     assert conversation.state is State.THINKING
+
+
+def finish_response(conv: Conversation, response_id: str = "resp_1") -> None:
+    conv.server_event({"type": "response.done", "response": {"id": response_id, "status": "completed"}})
+
+
+def test_speaking_between_answers_cuts_the_new_response_not_the_one_heard(
+        conversation: Conversation) -> None:
+    start_response(conversation)
+    finish_response(conversation)
+    conversation.playback_drained()  # the first answer was heard whole
+    conversation.server_event({"type": "response.created", "response": {"id": "resp_2"}})
+    actions = conversation.server_event({"type": "input_audio_buffer.speech_started", "item_id": "u2"})
+    assert not [a for a in actions if isinstance(a, (Send, StopPlayback))]  # the server cancels resp_2
+    assert published(actions, "assistant.interrupted") == [{"item_id": None, "played_ms": 0}]
+    conversation.server_event({"type": "response.output_item.added", "response_id": "resp_2",
+                               "item": {"id": "item_b", "type": "message", "role": "assistant"}})
+    assert conversation.server_event(audio_delta("resp_2", "item_b", 100)) == []  # late: not played
+
+
+def test_an_answer_queued_behind_the_one_heard_is_deleted(conversation: Conversation) -> None:
+    start_response(conversation, ms=1000)
+    finish_response(conversation)
+    conversation.server_event({"type": "response.created", "response": {"id": "resp_2"}})
+    conversation.server_event({"type": "response.output_item.added", "response_id": "resp_2",
+                               "item": {"id": "item_b", "type": "message", "role": "assistant"}})
+    conversation.server_event(audio_delta("resp_2", "item_b", 500))
+    assert conversation.interrupt() == [StopPlayback(("item_a", "item_b"))]
+    sent = sends(conversation.playback_stopped({"item_a": 600.0, "item_b": 0.0}))
+    assert [(e["type"], e.get("item_id")) for e in sent] == [
+        ("response.cancel", None), ("conversation.item.truncate", "item_a"),
+        ("conversation.item.delete", "item_b")]
+
+
+def test_a_transcript_is_reported_when_the_next_item_starts_playing(conversation: Conversation) -> None:
+    start_response(conversation)
+    conversation.server_event({"type": "response.output_audio_transcript.done", "response_id": "resp_1",
+                               "item_id": "item_a", "transcript": "first"})
+    finish_response(conversation)
+    conversation.server_event({"type": "response.created", "response": {"id": "resp_2"}})
+    conversation.server_event({"type": "response.output_item.added", "response_id": "resp_2",
+                               "item": {"id": "item_b", "type": "message", "role": "assistant"}})
+    conversation.server_event(audio_delta("resp_2", "item_b", 500))
+    assert published(conversation.item_started_playing("item_b"), "assistant.transcript.completed") == [
+        {"item_id": "item_a", "text": "first", "interrupted": False}]
+
+
+def test_nothing_is_sent_before_the_session_exists_and_requests_wait_for_it() -> None:
+    settings = Settings(audio={"turn_detection": "manual"})
+    conv = Conversation(session_config(settings, settings.profile()))
+    conv.hold()
+    assert sends(conv.talk(start=True)) == []
+    conv.microphone_frame(b"\x01\x00" * 480)
+    assert sends(conv.talk(start=False)) == []
+    conv.connection_opened()
+    events = sends(conv.server_event({"type": "session.created", "session": {"id": "s"}}))
+    assert [e["type"] for e in events] == ["session.update", "input_audio_buffer.append",
+                                           "input_audio_buffer.clear", "input_audio_buffer.commit",
+                                           "response.create"]
+
+
+def test_a_second_typed_turn_waits_for_the_first_answer(conversation: Conversation) -> None:
+    assert [e["type"] for e in sends(conversation.say("one"))] == ["conversation.item.create",
+                                                                   "response.create"]
+    assert [e["type"] for e in sends(conversation.say("two"))] == ["conversation.item.create"]
+    conversation.server_event({"type": "response.created", "response": {"id": "resp_1"}})
+    done = conversation.server_event({"type": "response.done", "response": {"id": "resp_1",
+                                                                             "status": "completed"}})
+    assert [e["type"] for e in sends(done)] == ["response.create"]
+
+
+def test_a_refused_response_create_does_not_leave_it_thinking(conversation: Conversation) -> None:
+    [_, create] = sends(conversation.say("hello"))
+    assert conversation.state is State.THINKING
+    conversation.server_event({"type": "error", "error": {"type": "invalid_request_error",
+                                                          "code": "some_refusal", "message": "no",
+                                                          "event_id": create["event_id"]}})
+    assert conversation.state is State.LISTENING
+
+
+def test_after_a_rollover_an_old_item_is_stopped_but_not_truncated(conversation: Conversation) -> None:
+    start_response(conversation)
+    conversation.connection_lost("server closed the session (1001)")
+    conversation.connection_opened()
+    conversation.server_event({"type": "session.created", "session": {"id": "sess_2"}})
+    assert conversation.interrupt() == [StopPlayback(("item_a",))]
+    actions = conversation.playback_stopped({"item_a": 300.0})
+    assert sends(actions) == []
+    assert published(actions, "assistant.interrupted") == [{"item_id": "item_a", "played_ms": 300}]
+
+
+def test_a_tool_that_finishes_after_the_user_moved_on_is_not_answered(conversation: Conversation) -> None:
+    conversation.server_event({"type": "response.created", "response": {"id": "resp_t"}})
+    conversation.server_event({"type": "response.function_call_arguments.done", "response_id": "resp_t",
+                               "call_id": "call_1", "name": "slow", "arguments": "{}"})
+    finish_response(conversation, "resp_t")
+    conversation.server_event({"type": "input_audio_buffer.speech_started", "item_id": "u9"})
+    assert [e["type"] for e in sends(conversation.tool_finished("call_1", "late"))] == [
+        "conversation.item.create"]
