@@ -6,8 +6,8 @@ import time
 from pathlib import Path
 
 import trio
-
 from voiced_plugins import exec_hooks
+
 from tests.plugins.helpers import bundled_alone
 from tests.voiced.plugin_host.fakes import hosting, wait_until
 

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 import trio
-
 from voiced_plugins import goodbye
+
 from tests.plugins.helpers import bundled_alone
 from tests.voiced.plugin_host.fakes import hosting
 

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import numpy as np
 import trio
-
 from voiced_plugins import recorder
+
 from tests.plugins.helpers import bundled_alone
 from tests.voiced.plugin_host.fakes import hosting, wait_until
 from voiced.config import RecordingConfig
