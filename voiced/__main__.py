@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import logging
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -10,6 +11,9 @@ from typing import Annotated, Any
 import typer
 
 from voiced.config import ConfigError, Settings, load_settings, log_dir
+
+if sys.version_info < (3, 11):
+    from exceptiongroup import BaseExceptionGroup
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False,
                   context_settings={"help_option_names": ["-h", "--help"]})
@@ -93,16 +97,24 @@ def _start(settings: Settings, config: Path | None, assistant: str | None, simul
     daemon = Daemon(settings, options)
     try:
         anyio.run(daemon.run, backend="trio")
-    except BaseException as exc:  # start-up failures arrive wrapped in exception groups
-        reason = _startup_failure(exc, (ControlSocketError, DeviceError, OSError))
-        if reason is None:
-            raise
-        raise fail(str(reason), EXIT_STARTUP) from None
+    except Exception as exc:  # failures arrive wrapped in exception groups
+        reason = None if daemon.ready else _startup_failure(exc, (ControlSocketError, DeviceError, OSError))
+        if reason is not None:
+            raise fail(str(reason), EXIT_STARTUP) from None
+        logging.getLogger("voiced").critical("voiced stopped on an unexpected error", exc_info=exc)
+        raise fail(f"stopped on an unexpected error ({type(_innermost(exc)).__name__}); the log has "
+                   "the details", EXIT_STARTUP) from None
     finally:
         # The daemon's parts refer to each other; free them now, while the C extensions
         # they hold (soxr, PortAudio) can still be released cleanly, not at interpreter exit.
         del daemon
         gc.collect()
+
+
+def _innermost(exc: BaseException) -> BaseException:
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    return exc
 
 
 def _startup_failure(exc: BaseException, expected: tuple[type[BaseException], ...]) -> BaseException | None:

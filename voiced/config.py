@@ -15,6 +15,7 @@ import platformdirs
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
+    DotEnvSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
@@ -172,9 +173,11 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # Highest priority first: flags, environment, .env, OPENAI_API_KEY, TOML.
+        # Highest priority first: flags, the environment, .env, the TOML file; within the
+        # environment and within .env, VOICED_API__KEY before OPENAI_API_KEY.
         toml = TomlConfigSettingsSource(settings_cls, toml_file=_toml_path.get())
-        return (init_settings, env_settings, dotenv_settings, _OpenAIKeySource(settings_cls), toml)
+        return (init_settings, env_settings, _OpenAIKeySource(settings_cls, dotenv=False),
+                _DotEnvSource(settings_cls), _OpenAIKeySource(settings_cls, dotenv=True), toml)
 
     @property
     def socket_path(self) -> Path:
@@ -213,14 +216,31 @@ _toml_path = _TomlPath()
 
 
 class _OpenAIKeySource(PydanticBaseSettingsSource):
-    """`OPENAI_API_KEY`, the name every OpenAI tool reads, fills `api.key`."""
+    """`OPENAI_API_KEY`, the name every OpenAI tool reads, fills `api.key`: from the
+    environment, or from `.env`."""
+
+    def __init__(self, settings_cls: type[BaseSettings], *, dotenv: bool) -> None:
+        super().__init__(settings_cls)
+        self.dotenv = dotenv
 
     def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
         return None, field_name, False
 
     def __call__(self) -> dict[str, Any]:
-        key = os.environ.get("OPENAI_API_KEY")
+        if self.dotenv:
+            from dotenv import dotenv_values
+
+            key = dotenv_values(".env").get("OPENAI_API_KEY") if Path(".env").is_file() else None
+        else:
+            key = os.environ.get("OPENAI_API_KEY")
         return {"api": {"key": key}} if key else {}
+
+
+class _DotEnvSource(DotEnvSettingsSource):
+    """`.env` holds other programs' variables too: only ours (VOICED_*) are configuration."""
+
+    def __call__(self) -> dict[str, Any]:
+        return {k: v for k, v in super().__call__().items() if k in self.settings_cls.model_fields}
 
 
 class ConfigError(Exception):

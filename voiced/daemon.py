@@ -8,6 +8,7 @@ The conversation decides; this module only carries its actions out.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import os
 import signal
@@ -20,6 +21,7 @@ from typing import Any
 
 import trio
 
+from voiced import logs
 from voiced.audio.duplex import Audio
 from voiced.bus import Bus
 from voiced.config import WIRE_RATE, ConfigError, Settings, data_dir, load_settings
@@ -89,6 +91,9 @@ class Daemon:
         self.subscriptions = Subscriptions(self.bus)
         self.control = ControlServer(settings.socket_path, self.methods, inherited=inherited_socket())
         self.url: str | None = None
+        self.ready = False
+        """Start-up is over: later failures are crashes, not start-up errors."""
+        self._simulator_url: str | None = None
         self._outbox_send, self.outbox = trio.open_memory_channel[Outgoing](OUTBOX_SIZE)
         self.mic_to_wire = RecentDurations()
         self.delta_to_device = RecentDurations()
@@ -107,7 +112,6 @@ class Daemon:
         from voiced.commands import register_commands
 
         register_commands(self)
-        ready = False
         try:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
@@ -115,12 +119,11 @@ class Daemon:
                 await nursery.start(self.control.serve)
                 await nursery.start(self.plugins.run, self)
                 self.plugins.register_methods(self.methods)
-                base_url = self.settings.api.base_url
                 if self.options.simulate:
                     from voiced.simulator import Simulator
 
-                    base_url = await nursery.start(Simulator().serve)
-                self.url = realtime_url(base_url, self.settings.api.model)
+                    self._simulator_url = await nursery.start(Simulator().serve)
+                self.url = self._realtime_url()
                 await self.audio.open(on_drained=self._playback_drained,
                                       on_item_started=self._first_sample_played)
                 self._record_what_is_played()
@@ -133,12 +136,12 @@ class Daemon:
                 if (interval := watchdog_interval()) is not None:
                     nursery.start_soon(self._feed_watchdog, interval)
                 notify(READY="1", STATUS=self.state)
-                ready = True
+                self.ready = True
                 log.info("voiced ready: control socket %s", self.settings.socket_path)
         finally:
             with trio.CancelScope(shield=True):
                 await self.audio.close()
-            if ready:
+            if self.ready:
                 log.info("voiced stopped")
 
     def stop(self, after_s: float = 0.0) -> None:
@@ -171,12 +174,19 @@ class Daemon:
             log.error("reload failed, keeping the running configuration: %s", exc)
             return
         self.settings, self.profile = settings, profile
+        self.url = self._realtime_url()
+        self.usage.reprice(settings.api.model, settings.prices)
+        if settings.api.key is not None:
+            logs.redact(settings.api.key.get_secret_value())
         await self.prepare_session()
         if self.conversation.connected:
             self._send(self.conversation.events.session_update(self.conversation.session))
         elif self.conversation.error is not None:
             self.sessions.end("reload")  # a new key may fix what stopped the retries
         log.info("configuration reloaded")
+
+    def _realtime_url(self) -> str:
+        return realtime_url(self._simulator_url or self.settings.api.base_url, self.settings.api.model)
 
     # -- the session ---------------------------------------------------------
 
@@ -197,7 +207,14 @@ class Daemon:
     async def prepare_session(self) -> None:
         """The session config for the next `session.update`: settings, then plugins' tools and hooks."""
         base = session_config(self.settings, self.profile)
-        self.conversation.session = await self.plugins.session_config(base)
+        session = await self.plugins.session_config(base)
+        try:
+            json.dumps(session)
+        except (TypeError, ValueError) as exc:
+            log.error("a plugin made the session configuration unsendable (%s); using it without "
+                      "the plugins' changes", exc)
+            session = base
+        self.conversation.session = session
 
     def drop_outbox(self) -> None:
         """Events queued for a session that ended would be wrong in the next one."""
@@ -211,6 +228,7 @@ class Daemon:
         while True:
             await trio.sleep(1.0)
             now = time.monotonic()
+            self.usage.roll_to(dt.date.today())
             self.listening.check(now)
             if self.sessions.due_for_rollover(now):
                 self.sessions.end("rollover")
@@ -226,7 +244,8 @@ class Daemon:
         async for frame in self.audio.capture.frames:
             if self.listening.hear(frame.pcm):
                 continue  # standby: the frame stays on this machine
-            self.plugins.record("in", frame.pcm, frame.captured_at)
+            if not self.conversation.paused:
+                self.plugins.record("in", frame.pcm, frame.captured_at)
             event = self.conversation.microphone_frame(frame.pcm)
             if event is None:
                 continue

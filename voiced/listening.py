@@ -8,6 +8,7 @@ without conversation, on `voicectl sleep`, or when the day's budget is spent.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import time
 from collections.abc import Iterable
@@ -36,7 +37,7 @@ class Listening:
         self.last_change = time.monotonic()
         self.last_reason = "start"
         self.over_budget = False
-        self.ear = WakeListener(daemon.settings.audio.vad_threshold)
+        self.ear = WakeListener(daemon.settings.audio.vad_threshold, use_vad=self.mode == "wake")
         if self.mode != "wake":
             self._awake.set()
 
@@ -48,8 +49,11 @@ class Listening:
         return self._awake
 
     def add_detectors(self, detectors: Iterable[WakeDetector]) -> None:
-        """Wake-word detectors from plugins (each guarded by the plugin host)."""
+        """Wake-word detectors from plugins (each guarded by the plugin host): with one,
+        only the wake word wakes, not any voice."""
         self.ear.detectors.extend(detectors)
+        if self.ear.detectors:
+            self.ear.use_vad = False
 
     def start(self) -> None:
         """Enter the mode's first state (standby for `wake`)."""
@@ -70,7 +74,8 @@ class Listening:
         if self.awake:
             return False
         if self.over_budget:
-            if self.daemon.usage.today_usd is not None and self._budget_left():
+            self.daemon.usage.roll_to(dt.date.today())
+            if self._budget_left():
                 self.over_budget = False  # a new day, or a larger budget
             else:
                 raise OverBudget(self._budget_message())

@@ -21,20 +21,43 @@ class _JournalFormatter(logging.Formatter):
 
 
 class Redact(logging.Filter):
-    """Replaces any of `secrets` in a formatted message with `***`: a last line of defence."""
+    """Replaces any of `secrets` in a message or its traceback with `***`: a last line of
+    defence, since nothing should log a secret in the first place."""
 
-    def __init__(self, secrets: Iterable[str]) -> None:
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
         super().__init__()
-        self.secrets = [s for s in secrets if s and len(s) >= 4]
+        self.secrets: list[str] = []
+        for secret in secrets:
+            self.add(secret)
+
+    def add(self, secret: str) -> None:
+        if secret and len(secret) >= 4 and secret not in self.secrets:
+            self.secrets.append(secret)
+
+    def _clean(self, text: str) -> str:
+        for secret in self.secrets:
+            text = text.replace(secret, "***")
+        return text
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if self.secrets:
-            message = record.getMessage()
-            if any(secret in message for secret in self.secrets):
-                for secret in self.secrets:
-                    message = message.replace(secret, "***")
-                record.msg, record.args = message, None
+        if not self.secrets:
+            return True
+        message = record.getMessage()
+        if any(secret in message for secret in self.secrets):
+            record.msg, record.args = self._clean(message), None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = self._clean(record.exc_text)
         return True
+
+
+_redact = Redact()
+
+
+def redact(secret: str) -> None:
+    """Keep `secret` out of every log line from now on (a reload may bring a new key)."""
+    _redact.add(secret)
 
 
 def under_journald() -> bool:
@@ -46,7 +69,8 @@ def configure(level: str, file_path: Path | None, default_dir: Path, secrets: It
     root = logging.getLogger()
     root.handlers.clear()
     root.setLevel(level.upper())
-    redact = Redact(secrets)
+    for secret in secrets:
+        _redact.add(secret)
     handlers: list[logging.Handler] = []
     stderr = logging.StreamHandler(sys.stderr)
     if under_journald():
@@ -65,7 +89,7 @@ def configure(level: str, file_path: Path | None, default_dir: Path, secrets: It
             file.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
             handlers.append(file)
     for handler in handlers:
-        handler.addFilter(redact)
+        handler.addFilter(_redact)
         root.addHandler(handler)
     # Third-party chatter at debug level would drown the daemon's own lines.
     for noisy in ("trio-websocket", "trio_websocket", "websockets", "asyncio"):

@@ -35,6 +35,9 @@ BACKOFF_CAP_S = 30.0
 REPLAY_TURNS = 50
 """The most recent turns replayed into a new session: enough context, bounded cost."""
 ROLLOVER_CODES = frozenset({1001})
+HEALTHY_SESSION_S = 30.0
+"""A session that lasted this long resets the backoff; a shorter one is a failure, even
+one closed with 1001 (a peer that keeps closing at once must not be hammered)."""
 QUIET_BEFORE_ROLLOVER_S = 2.0
 CHECK_EVERY_S = 1.0
 
@@ -60,23 +63,29 @@ class SessionKeeper:
 
     async def run(self) -> None:
         daemon = self.daemon
-        assert daemon.url is not None
-        key = daemon.settings.api.key.get_secret_value() if daemon.settings.api.key else "simulated"
         while True:
             await daemon.listening.awake_event().wait()
             self._ending = None
             await daemon.prepare_session()
+            if not daemon.listening.awake:
+                continue  # sent to standby while the session was being prepared
+            assert daemon.url is not None
+            key = daemon.settings.api.key  # read anew: a reload may have brought a new one
             try:
                 with trio.CancelScope() as self._scope:
-                    await run_session(daemon.url, key, timeout=daemon.settings.api.timeout,
-                                      outbox=daemon.outbox, on_open=self._opened,
-                                      on_event=daemon.server_event, mic_to_wire=daemon.mic_to_wire)
+                    await run_session(daemon.url, key.get_secret_value() if key else "simulated",
+                                      timeout=daemon.settings.api.timeout, outbox=daemon.outbox,
+                                      on_open=self._opened, on_event=daemon.server_event,
+                                      mic_to_wire=daemon.mic_to_wire)
             except SessionEnded as ended:
-                await self._after_failure(ended)
+                await self._after_failure(ended, self._lived())
                 continue
             finally:
                 self.opened_at = None
             self._after_planned_end(self._ending or "reload")
+
+    def _lived(self) -> float:
+        return 0.0 if self.opened_at is None else time.monotonic() - self.opened_at
 
     def end(self, reason: EndReason) -> None:
         """Close the current session for `reason`; `run` decides what comes next."""
@@ -87,7 +96,6 @@ class SessionKeeper:
 
     def _opened(self) -> None:
         self.daemon.counters.sessions += 1
-        self.failures = 0
         self.opened_at = time.monotonic()
         self.daemon.apply(self.daemon.conversation.connection_opened(replay=self._replay()))
 
@@ -111,7 +119,7 @@ class SessionKeeper:
         if reason == "rollover":
             self.daemon.bus.publish("session.rollover", {"reason": "session age"})
 
-    async def _after_failure(self, ended: SessionEnded) -> None:
+    async def _after_failure(self, ended: SessionEnded, lived_s: float) -> None:
         if ended.fatal:
             self._lost(ended.reason, fatal=True, hold=False)
             log.error("session failed: %s (not retrying until restart or reload)", ended)
@@ -121,7 +129,10 @@ class SessionKeeper:
             self.daemon.apply(self.daemon.conversation.clear_error())
             return
         self._lost(ended.reason)
-        if ended.code in ROLLOVER_CODES:
+        healthy = lived_s >= HEALTHY_SESSION_S
+        if healthy:
+            self.failures = 0
+        if ended.code in ROLLOVER_CODES and healthy:
             log.info("session rolled over by the server (%s); reconnecting now", ended)
             self.daemon.bus.publish("session.rollover", {"reason": ended.reason})
             return

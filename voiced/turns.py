@@ -15,6 +15,8 @@ from typing import Any, Literal
 from voiced.bus import Event
 from voiced.timing import RecentDurations
 
+OPEN_TURNS = 100
+"""Turns still waiting for their transcript; older ones are given up (transcription off)."""
 LATENCY_WINDOW = 50
 """How many recent turns the p50/p95 summary covers."""
 
@@ -45,6 +47,8 @@ class TurnRecorder:
         turn = self._open.get(item_id)
         if turn is None:
             turn = self._open[item_id] = Turn(role, "", item_id, self.conversation_id)
+            if len(self._open) > OPEN_TURNS:
+                del self._open[next(iter(self._open))]
         return turn
 
     def observe(self, event: Event) -> list[Turn]:

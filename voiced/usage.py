@@ -82,13 +82,20 @@ class UsageLedger:
     def add(self, usage: Mapping[str, Any], today: dt.date) -> Tokens:
         """Count one `response.done` usage; the day's sum restarts when the date changes."""
         tokens = Tokens.from_usage(usage)
-        if today != self.day:
-            self.today, self.day = Tokens(), today
+        self.roll_to(today)
         self.last_turn = tokens
         self.conversation = self.conversation + tokens
         self.today = self.today + tokens
         self.responses += 1
         return tokens
+
+    def roll_to(self, today: dt.date) -> None:
+        """A new day starts a new daily sum (and so a new budget)."""
+        if today != self.day:
+            self.today, self.day = Tokens(), today
+
+    def reprice(self, model: str, price_table: Mapping[str, ModelPrices]) -> None:
+        self.model, self.prices = model, price_table.get(model)
 
     def new_conversation(self) -> None:
         self.conversation = Tokens()

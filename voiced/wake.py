@@ -9,8 +9,9 @@ also loud enough: its own decision alone fires on steady background noise.
 
 from __future__ import annotations
 
+import logging
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Protocol
 
 import numpy as np
@@ -18,6 +19,8 @@ import webrtcvad
 
 from voiced.audio.resample import Resampler
 from voiced.config import WIRE_RATE
+
+log = logging.getLogger("voiced.listen")
 
 VAD_RATE = 16_000
 VAD_FRAME_MS = 20
@@ -56,8 +59,7 @@ class WakeListener:
     """Standby's ear: keeps the pre-roll and says when voice (or a plugin) should wake us."""
 
     def __init__(self, threshold: float, detectors: Iterable[WakeDetector] = (),
-                 use_vad: bool = True, on_detector_error: Callable[[WakeDetector, Exception], None]
-                 | None = None) -> None:
+                 use_vad: bool = True) -> None:
         self.floor_dbfs = level_floor_dbfs(threshold)
         self.detectors = list(detectors)
         self.use_vad = use_vad
@@ -67,7 +69,6 @@ class WakeListener:
         self._recent: deque[bool] = deque(maxlen=VOICED_WINDOW)
         self._pre_roll: deque[bytes] = deque()
         self._pre_roll_bytes = 0
-        self._on_detector_error = on_detector_error
 
     def feed(self, pcm: bytes) -> str | None:
         """Keep the frame; return what woke us ("voice" or "wake word") or None."""
@@ -76,10 +77,9 @@ class WakeListener:
             try:
                 if detector.feed(pcm):
                     return "wake word"
-            except Exception as exc:  # a broken plugin detector must not break standby
+            except Exception:  # a broken detector must not break standby
+                log.exception("wake detector %r failed; no longer used", detector)
                 self.detectors.remove(detector)
-                if self._on_detector_error is not None:
-                    self._on_detector_error(detector, exc)
         if self.use_vad and self._voice(pcm):
             return "voice"
         return None

@@ -99,3 +99,18 @@ def test_the_example_config_documents_every_key_with_its_default() -> None:
         model = fields.annotation
         for key in getattr(model, "model_fields", {}):
             assert f"{key} =" in text or f"# {key}" in text, f"{section}.{key} missing from the example"
+
+
+def test_a_dotenv_file_may_hold_other_variables_and_the_openai_key(tmp_path: Path) -> None:
+    write(tmp_path / ".env", "OPENAI_API_KEY=sk-from-dotenv\nEDITOR=vim\nVOICED_API__MODEL=m2\n")
+    settings = load_settings()
+    assert settings.api.key is not None and settings.api.key.get_secret_value() == "sk-from-dotenv"
+    assert settings.api.model == "m2"
+
+
+def test_the_environment_key_wins_over_the_dotenv_file(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write(tmp_path / ".env", "VOICED_API__KEY=sk-dotenv\n")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-environment")
+    settings = load_settings()
+    assert settings.api.key is not None and settings.api.key.get_secret_value() == "sk-environment"

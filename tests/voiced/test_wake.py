@@ -46,8 +46,6 @@ def test_quiet_speech_below_the_threshold_does_not_wake() -> None:
 
 
 def test_a_wake_word_detector_wakes_and_a_broken_one_is_dropped() -> None:
-    errors = []
-
     class Broken:
         def feed(self, pcm: bytes) -> bool:
             raise RuntimeError("boom")
@@ -59,7 +57,6 @@ def test_a_wake_word_detector_wakes_and_a_broken_one_is_dropped() -> None:
             self.count += 1
             return self.count == 10
 
-    listener = WakeListener(0.5, [Broken(), AfterTen()], use_vad=False,
-                            on_detector_error=lambda d, e: errors.append(str(e)))
+    listener = WakeListener(0.5, [Broken(), AfterTen()], use_vad=False)
     assert first_wake(listener, silence(1.0)) == 9
-    assert errors == ["boom"] and len(listener.detectors) == 1
+    assert len(listener.detectors) == 1

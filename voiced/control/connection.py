@@ -112,7 +112,12 @@ class ClientConnection:
                 notice = self.drop_notice(self._unreported_drops)
                 self._unreported_drops = 0
                 return self._encode(notice), None
-            return self._encode(self._notifications.popleft()[1]), None
+            notification = self._notifications.popleft()[1]
+            try:
+                return self._encode(notification), None
+            except (TypeError, ValueError) as exc:  # one bad event must not end the stream
+                log.error("dropped a %s notification that is not JSON: %s", notification[0], exc)
+                return self._next_line()
         return None
 
     def _encode(self, notification: Notification) -> bytes:

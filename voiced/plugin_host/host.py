@@ -230,6 +230,8 @@ class PluginHost:
                         inboxes.append(inbox)
                         nursery.start_soon(self._drain, inbox, name=f"plugin {record.name} {hook}")
                 daemon.bus.listen(self.deliver_event)
+                if daemon.settings.recording.enabled:
+                    self._recording = RecordingFeed(self, self.queue_size * 4)
                 task_status.started()
                 await trio.sleep_forever()
         finally:
@@ -450,11 +452,10 @@ class PluginHost:
         thread, never blocks. `direction` "in" (microphone) or "out" (played), mono PCM16 at
         24 kHz, `ts` monotonic seconds of its first sample."""
         daemon = self._daemon
-        if daemon is None or self._finishing or not daemon.settings.recording.enabled:
-            return  # the audio runs a little longer than the writers at shutdown
-        if self._recording is None:
-            self._recording = RecordingFeed(self, self.queue_size * 4)
-        self._recording.offer(daemon.conversation_id, direction, pcm, ts)
+        feed = self._recording
+        if daemon is None or feed is None or self._finishing:
+            return  # not recording, or shutting down (the audio outlives the writers a little)
+        feed.offer(daemon.conversation_id, direction, pcm, ts)
 
     def open_writers(self, conversation_id: str) -> list[tuple[PluginRecord, Any]]:
         """Ask each `voiced_recording_writer` plugin for a writer (in the recording thread)."""

@@ -131,13 +131,24 @@ async def _receive_loop(ws: WebSocketConnection, on_event: Callable[[ServerEvent
         if not isinstance(event, dict) or not isinstance(event.get("type"), str):
             log.warning("ignoring a server message without a type")
             continue
-        on_event(event)
+        try:
+            on_event(event)
+        except SessionEnded:
+            raise
+        except Exception:  # a bug, or a server event shaped unlike any we know: a new session
+            log.exception("could not handle a %s event; starting a new session", event["type"])
+            raise SessionEnded(f"could not handle a {event['type']} event") from None
 
 
 async def _send_loop(ws: WebSocketConnection, outbox: trio.MemoryReceiveChannel[Outgoing],
                      mic_to_wire: RecentDurations) -> None:
     async for outgoing in outbox:
-        await ws.send_message(json.dumps(outgoing.event, separators=(",", ":")))
+        try:
+            message = json.dumps(outgoing.event, separators=(",", ":"))
+        except (TypeError, ValueError) as exc:
+            log.error("not sending a %s event that is not JSON: %s", outgoing.event.get("type"), exc)
+            continue
+        await ws.send_message(message)
         if outgoing.captured_at is not None:
             mic_to_wire.add((time.monotonic() - outgoing.captured_at) * 1000)
 
