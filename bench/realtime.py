@@ -37,6 +37,9 @@ from tests.support.signals import active_spans, energy_envelope, silence, speak 
 
 RATE = 24_000
 RESULTS = ROOT / "bench" / "results" / "realtime.txt"
+SPAN_RESOLUTION_MS = 2
+"""How finely what the speaker played is measured; at 10 ms the truncate error reads as
+10 ms whatever it is, since both ends of the span round to a window."""
 
 
 def cpu_seconds(pid: int) -> float:
@@ -118,7 +121,7 @@ def main() -> None:
             if quiet is None:
                 continue
             to_silence.append((speaker.wall_time_of(quiet) - speech) * 1000)
-            spans = active_spans(recording[begin:quiet + RATE // 100], RATE)
+            spans = active_spans(recording[begin:quiet + RATE // 100], RATE, window_ms=SPAN_RESOLUTION_MS)
             if spans:
                 heard_ms = (spans[-1][1] - spans[0][0]) * 1000
                 truncate_error.append(abs(record["event"]["audio_end_ms"] - heard_ms))
@@ -132,7 +135,9 @@ def main() -> None:
         f"mic frame -> wire:            {_fmt(audio_path['mic_to_wire_ms'])}",
         f"first delta -> device:        {_fmt(audio_path['delta_to_device_ms'])}",
         f"speech_started -> silent:     {percentiles(to_silence)}",
-        f"truncate vs heard (|error|):  {percentiles(truncate_error)}",
+        f"truncate vs heard (|error|):  {percentiles(truncate_error)}"
+        f" (heard measured to {SPAN_RESOLUTION_MS} ms)",
+        f"playback underruns:           {status['devices'].get('playback_underruns', 'n/a')}",
         f"CPU while listening:          {cpu:.2f} % of one core over {args.listen_s:g} s",
         "raw: " + json.dumps({"to_silence_ms": [round(v, 1) for v in to_silence],
                               "truncate_error_ms": [round(v, 1) for v in truncate_error]}),

@@ -21,6 +21,7 @@ import contextlib
 import ctypes
 import glob
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -396,6 +397,48 @@ class PulseServer:
         return subprocess.run(
             ["pactl", *args], env=self.env, check=True, capture_output=True, text=True, timeout=10
         ).stdout
+
+    def unload_sink(self, sink: str) -> None:
+        """Remove a null sink as if its device were unplugged (the server moves its streams away)."""
+        for line in self.pactl("list", "short", "modules").splitlines():
+            index, name, *args = line.split("\t")
+            if name == "module-null-sink" and f"sink_name={sink} " in f"{args[0] if args else ''} ":
+                self.pactl("unload-module", index)
+                return
+        raise RuntimeError(f"no null sink {sink!r} to unload")
+
+    def load_sink(self, sink: str) -> None:
+        """Create a null sink again (plugged back in) as :meth:`start` did, and pin every sink again.
+
+        The server moves the streams that follow the default sink (a pinner among them) to
+        a sink named like the configured default when it returns: each sink left without a
+        pinner gets a new one, or its monitor would deliver in 2 s bursts.
+        """
+        self.pactl("load-module", "module-null-sink", f"sink_name={sink}", f"rate={self.rate}", "channels=1",
+                   "format=s16le", f"sink_properties=device.description={sink}")
+        pinned = set(re.findall(r"\tSink: (\d+)\n(?:\t.*\n)*?\t\tapplication\.name = \"voiced-test-pinner\"",
+                                self.pactl("list", "sink-inputs")))
+        indexes = {line.split("\t")[1]: line.split("\t")[0]
+                   for line in self.pactl("list", "short", "sinks").splitlines()}
+        for name in (MIC_SINK, SPEAKER_SINK):
+            if indexes.get(name) in pinned and name != sink:
+                continue
+            self._pinners.append(subprocess.Popen(
+                ["pacat", "--playback", f"--device={name}", "--raw", "--format=s16le", f"--rate={self.rate}",
+                 "--channels=1", "--latency-msec=10", "--client-name=voiced-test-pinner", "/dev/zero"],
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                env=self.env, preexec_fn=_die_with_parent))
+            deadline = time.monotonic() + 10
+            while not any(line.split("\t")[1] == indexes[name]
+                          for line in self.pactl("list", "short", "sink-inputs").splitlines()):
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"nothing pins {name!r}:\n{self.log}")
+                time.sleep(0.02)
+            self.pactl("suspend-sink", name, "1")  # adopt the pinner's latency now (see _pin_sinks)
+            self.pactl("suspend-sink", name, "0")
+        for name in (MIC_SINK, SPEAKER_SINK):
+            with Recorder(self, f"{name}.monitor", self.rate) as probe:
+                probe.wait_for_data()
 
     def _pactl_ok(self, *args: str) -> bool:
         try:

@@ -46,14 +46,23 @@ class Capture:
         self.dropped = 0
         self.echo: EchoControl | None = None
         """Takes the assistant's echo out of each frame before it is queued."""
+        self.last_callback_at = time.monotonic()
+        """`time.monotonic()` of the latest callback: when it stops coming, the device is stuck."""
+
+    def retune(self, device_rate: int) -> None:
+        """The device was reopened at another rate."""
+        if device_rate != self.rate:
+            self.rate = device_rate
+            self._resample = Resampler(device_rate, WIRE_RATE)
 
     def callback(self, in_data: bytes | None, frame_count: int, _time: dict, status: int) -> tuple[None, int]:
         """PortAudio's input callback: pass the period on, never wait."""
+        now = self.last_callback_at = time.monotonic()
         if status & pyaudio.paInputOverflow:
             self.overruns += 1
         if in_data:
             try:
-                self._token.run_sync_soon(self._deliver, in_data, time.monotonic())
+                self._token.run_sync_soon(self._deliver, in_data, now)
             except trio.RunFinishedError:
                 return None, pyaudio.paComplete
         return None, pyaudio.paContinue

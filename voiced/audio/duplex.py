@@ -1,13 +1,34 @@
-"""The microphone and the speaker together: opening, describing and closing them.
+"""The microphone and the speaker together: opening, running, watching and reopening them.
 
 PortAudio calls can take tens of milliseconds (the ALSA pulse plugin connects to the
 sound server), so everything here that touches PortAudio runs in a worker thread.
+
+The input stream runs all the time. The output stream runs only while there is
+something to play: an idle output stream costs about 1 % of a core at 20 ms periods
+(2.4 % at 5 ms) through the pulse plugin, for silence. It runs with 5 ms periods, so
+a first delta waits at most 5 ms for a callback and a stop is heard after at most a
+period, the fade and two periods of device buffer. `supervise()` starts it when audio
+is queued (start costs ~0.5 ms, the first callback follows ~0.5 ms later) and stops
+it after `OUTPUT_IDLE_S` of silence (a stop throws away the ~60 ms the device still
+holds, which by then is silence).
+
+`supervise()` also watches the devices. An unplugged device shows up in one of two
+ways: PortAudio's stream stops calling back (an ALSA device that went away, a
+stream the sound server killed), or, through the pulse plugin, nothing happens at
+all: the sound server moves the stream to a fallback device (`voiced.audio.pulse`
+asks it whether the wanted sink and source still exist). Either way `health` says
+"degraded: ..." and, when the device is back, both streams are reopened on a new
+PortAudio instance (which rescans the devices); the playback queue, the played
+counts and the microphone channel live on.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -15,13 +36,36 @@ import pyaudio
 import trio
 
 from voiced.audio.capture import Capture
-from voiced.audio.devices import Device, choose_device, list_devices, open_stream
+from voiced.audio.devices import Device, DeviceError, choose_device, list_devices, open_stream
 from voiced.audio.echo import EchoControl
 from voiced.audio.playback import Playback
+from voiced.audio.pulse import PulseUnavailable, PulseWatch, watch_for
 from voiced.audio.reference import PlayedAudio
 from voiced.config import AudioConfig
 
 log = logging.getLogger("voiced.audio")
+
+OUTPUT_PERIOD_MS = 5
+OUTPUT_IDLE_S = 1.5
+"""Silence after which the output stream stops. Longer than the echo canceller's sleep
+(`voiced.audio.echo.AEC_IDLE_S` after the echo tail): it is asleep before the reference
+it gets from the output callback has a gap."""
+CHECK_S = 0.25
+"""How often `supervise()` looks at the streams when nothing wakes it."""
+STALL_S = 1.0
+"""A running stream whose callback did not come for this long is stuck."""
+RECOVERED_AFTER_S = 1.5
+"""Reopened streams that ran this long without trouble (longer than `STALL_S`) are well."""
+WATCH_EVERY_S = 1.0
+"""How often the sound server is asked whether the devices are there (~0.05 ms of CPU)."""
+REOPEN_BACKOFF_S = (0.5, 1.0, 2.0, 5.0)
+AUDIO_THREAD_NICE = -10
+"""With 10 ms of device buffer a callback thread that waits its turn behind other
+processes on a busy machine leaves a gap; raised where the system allows it
+(CAP_SYS_NICE or RLIMIT_NICE), left alone elsewhere."""
+
+ProblemCallback = Callable[[str, str], None]
+"""`(code, message)`: "device_lost" or "device_back", and what happened in words."""
 
 
 class Audio:
@@ -30,74 +74,94 @@ class Audio:
     def __init__(self, config: AudioConfig) -> None:
         self.config = config
         self._pa: pyaudio.PyAudio | None = None
-        self._streams: list[pyaudio.Stream] = []
+        self._in_stream: pyaudio.Stream | None = None
+        self._out_stream: pyaudio.Stream | None = None
+        self._output_running = False
+        self._out_rate = self._in_rate = 0
         self.input: Device | None = None
         self.output: Device | None = None
         self.capture: Capture | None = None
         self.playback: Playback | None = None
         self.echo: EchoControl | None = None
         self.output_latency_ms = 0.0
+        self.health = "ok"
+        """"ok", or "degraded: <what>" while a device is missing or stuck."""
+        self.reopened = 0
+        self._watch: PulseWatch | None = None
+        self._wake: trio.Event | None = None
+        self._output_thread = 0
 
     async def open(self, on_drained: Callable[[], None],
                    on_item_started: Callable[[str, float, float], None]) -> None:
-        """Choose and start both devices; raises DeviceError with a readable message.
+        """Choose both devices, start the microphone; raises DeviceError with a readable message.
 
         The callbacks run in trio: `on_drained()` when playback ran out of audio,
         `on_item_started(item_id, handed_at, delay_s)` when an item's first sample went
-        to the device.
+        to the device. The speaker plays once `supervise()` runs.
         """
         token = trio.lowlevel.current_trio_token()
         await trio.to_thread.run_sync(self._open, token, on_drained, on_item_started)
+        self._wake = trio.Event()
+        assert self.playback is not None
+        self.playback.on_queued = self._wake.set
 
     def _open(self, token: trio.lowlevel.TrioToken, on_drained: Callable[[], None],
               on_item_started: Callable[[str, float, float], None]) -> None:
-        self._pa = pyaudio.PyAudio()
+        def in_trio(callback: Callable[..., None]) -> Callable[..., None]:
+            def call_soon(*args: object) -> None:
+                with contextlib.suppress(trio.RunFinishedError):
+                    token.run_sync_soon(callback, *args)
+            return call_soon
+
         try:
-            devices = list_devices(self._pa)
-            self.input = choose_device(devices, self.config.input_device, "input")
-            self.output = choose_device(devices, self.config.output_device, "output")
-            chunk_ms, rate = self.config.chunk_ms, self.config.sample_rate
-
-            def in_trio(callback: Callable[..., None]) -> Callable[..., None]:
-                def call_soon(*args: object) -> None:
-                    with contextlib.suppress(trio.RunFinishedError):
-                        token.run_sync_soon(callback, *args)
-                return call_soon
-
-            out_stream, out_rate = open_stream(self._pa, self.output, "output", rate=rate,
-                                               chunk_ms=chunk_ms, callback=self._output_callback)
-            self.playback = Playback(out_rate, chunk_ms, on_drained=in_trio(on_drained),
+            self._open_streams()
+            assert self._out_stream is not None and self._in_stream is not None
+            out_rate, in_rate = self._out_rate, self._in_rate
+            self.playback = Playback(out_rate, on_drained=in_trio(on_drained),
                                      on_item_started=in_trio(on_item_started))
-            self._streams.append(out_stream)
-            in_stream, in_rate = open_stream(self._pa, self.input, "input", rate=rate,
-                                             chunk_ms=chunk_ms, callback=self._input_callback)
+            self.playback.default_delay_s = self.output_latency_ms / 1000
             self.capture = Capture(in_rate, token)
-            self._streams.append(in_stream)
-            self.output_latency_ms = out_stream.get_output_latency() * 1000
-            self.playback.default_delay_s = out_stream.get_output_latency()
-            self._control_echo(out_stream, out_rate, in_stream, chunk_ms)
-            for stream in self._streams:
-                stream.start_stream()
+            self._control_echo(out_rate)
+            self._in_stream.start_stream()
         except BaseException:
             self._close()
             raise
+        assert self.input is not None and self.output is not None
+        self._watch = watch_for(self.input.name, self.output.name)
         log.info("audio: input %r at %d Hz, output %r at %d Hz (%.0f ms output latency), echo %s",
                  self.input.name, in_rate, self.output.name, out_rate, self.output_latency_ms,
                  self.echo.mode if self.echo else "off")
 
-    def _control_echo(self, out_stream: pyaudio.Stream, out_rate: int, in_stream: pyaudio.Stream,
-                      chunk_ms: int) -> None:
+    def _open_streams(self) -> None:
+        """A new PortAudio instance (a fresh device scan) and both streams, not started."""
+        self._pa = pyaudio.PyAudio()
+        devices = list_devices(self._pa)
+        self.input = choose_device(devices, self.config.input_device, "input")
+        self.output = choose_device(devices, self.config.output_device, "output")
+        rate = self.config.sample_rate
+        self._out_stream, self._out_rate = open_stream(self._pa, self.output, "output", rate=rate,
+                                                       chunk_ms=OUTPUT_PERIOD_MS,
+                                                       callback=self._output_callback)
+        self._in_stream, self._in_rate = open_stream(self._pa, self.input, "input", rate=rate,
+                                         chunk_ms=self.config.chunk_ms, callback=self._input_callback)
+        self.output_latency_ms = self._out_stream.get_output_latency() * 1000
+
+    def _control_echo(self, out_rate: int) -> None:
         """Put echo control between the streams: the output callback taps, capture cleans."""
-        assert self.playback is not None and self.capture is not None
-        self.echo = EchoControl(self.config.echo, PlayedAudio(out_rate, chunk_ms),
-                                input_latency_s=in_stream.get_input_latency(),
-                                output_latency_s=out_stream.get_output_latency())
+        assert self.playback is not None and self.capture is not None and self._in_stream is not None
+        self.echo = EchoControl(self.config.echo, PlayedAudio(out_rate, OUTPUT_PERIOD_MS),
+                                input_latency_s=self._in_stream.get_input_latency(),
+                                output_latency_s=self.output_latency_ms / 1000)
         if self.echo.mode != "off":
-            self.playback.tap = self.echo.played.push
+            self.playback.taps.append(self.echo.played.push)
             self.capture.echo = self.echo
 
     def _output_callback(self, *args: Any) -> tuple[bytes, int]:
         assert self.playback is not None
+        if (thread := threading.get_native_id()) != self._output_thread:  # a new one on each start
+            self._output_thread = thread
+            with contextlib.suppress(OSError):
+                os.setpriority(os.PRIO_PROCESS, thread, AUDIO_THREAD_NICE)
         return self.playback.callback(*args)
 
     def _input_callback(self, *args: Any) -> tuple[None, int]:
@@ -105,20 +169,153 @@ class Audio:
             return None, pyaudio.paContinue
         return self.capture.callback(*args)
 
+    # -- running -------------------------------------------------------------------
+
+    async def supervise(self, on_problem: ProblemCallback) -> None:
+        """Run the speaker on demand and keep both devices working, until cancelled.
+
+        A device that goes away makes `health` "degraded: ..." and calls
+        `on_problem("device_lost", message)` once; when it is back the streams are
+        reopened and `on_problem("device_back", message)` is called. Call after `open()`.
+        """
+        assert self._wake is not None and self.playback is not None
+        next_watch = retry_at = reopened_at = 0.0
+        attempts, needs_reopen = 0, False
+        gone: list[str] = []
+        while True:
+            self._wake = trio.Event()
+            self.playback.on_queued = self._wake.set
+            now = time.monotonic()
+            trouble = await self._follow_playback(now)
+            if self._watch is not None and now >= next_watch:
+                next_watch = now + WATCH_EVERY_S
+                try:
+                    gone = await trio.to_thread.run_sync(self._watch.missing)
+                except PulseUnavailable as exc:
+                    gone = [f"sound server ({exc})"]
+            trouble += self._stalled(time.monotonic())
+            if problems := gone + trouble:
+                self._degrade("; ".join(problems), on_problem)
+                needs_reopen = True
+            # A stuck stream is reopened at once (on a fallback if need be); one the sound
+            # server moved away is reopened when its device is back.
+            if needs_reopen and (trouble or not gone) and now >= retry_at:
+                attempts += 1
+                retry_at = now + REOPEN_BACKOFF_S[min(attempts, len(REOPEN_BACKOFF_S)) - 1]
+                try:
+                    await trio.to_thread.run_sync(self._reopen)
+                except (DeviceError, OSError) as exc:
+                    log.debug("reopening the audio devices failed (again in %.1f s): %s",
+                              retry_at - now, exc)
+                else:
+                    needs_reopen, reopened_at = False, time.monotonic()
+            elif (self.health != "ok" and not problems and not needs_reopen
+                  and time.monotonic() - reopened_at > RECOVERED_AFTER_S):
+                attempts = 0
+                self._recover(on_problem)
+            with trio.move_on_after(CHECK_S):
+                await self._wake.wait()
+
+    async def _follow_playback(self, now: float) -> list[str]:
+        """Start the output stream when audio waits, stop it after a silence; what failed."""
+        assert self.playback is not None
+        idle = self.playback.idle_for(now)
+        try:
+            if not self._output_running and idle == 0.0:
+                await trio.to_thread.run_sync(self._start_output)
+            elif self._output_running and idle > OUTPUT_IDLE_S:
+                await trio.to_thread.run_sync(self._stop_output)
+        except OSError as exc:
+            return [f"output ({exc})"]
+        return []
+
+    def _start_output(self) -> None:
+        assert self.playback is not None
+        if self._out_stream is None:
+            raise OSError("no output stream")
+        self.playback.last_callback_at = time.monotonic()
+        self._out_stream.start_stream()
+        self._output_running = True
+
+    def _stop_output(self) -> None:
+        assert self.playback is not None and self._out_stream is not None
+        self.playback.hold(True)  # audio queued from now on waits for the next start
+        try:
+            self._out_stream.stop_stream()
+        finally:
+            self._output_running = False
+            self.playback.hold(False)
+
+    def _stalled(self, now: float) -> list[str]:
+        assert self.playback is not None and self.capture is not None
+        stalled = []
+        if now - self.capture.last_callback_at > STALL_S and self.input is not None:
+            stalled.append(f"input {self.input.name!r} stopped delivering")
+        if self._output_running and now - self.playback.last_callback_at > STALL_S and self.output:
+            stalled.append(f"output {self.output.name!r} stopped playing")
+        return stalled
+
+    def _degrade(self, what: str, on_problem: ProblemCallback) -> None:
+        health = f"degraded: {what}"
+        if self.health == "ok":
+            log.warning("audio %s", health)
+            on_problem("device_lost", what)
+        elif health != self.health:
+            log.debug("audio still %s", health)
+        self.health = health
+
+    def _recover(self, on_problem: ProblemCallback) -> None:
+        if self.health != "ok":
+            assert self.input is not None and self.output is not None
+            what = (f"reopened input {self.input.name!r} and output {self.output.name!r}"
+                    f" (was {self.health.removeprefix('degraded: ')})")
+            log.warning("audio back: %s", what)
+            self.health = "ok"
+            on_problem("device_back", what)
+
+    def _reopen(self) -> None:
+        """Release PortAudio and open both devices again on a fresh scan (worker thread)."""
+        assert self.playback is not None and self.capture is not None
+        self._release()
+        try:
+            self._open_streams()
+            assert self._out_stream is not None and self._in_stream is not None
+            self.playback.retune(self._out_rate)
+            self.playback.default_delay_s = self.output_latency_ms / 1000
+            self.capture.retune(self._in_rate)
+            self.capture.last_callback_at = time.monotonic()
+            self._in_stream.start_stream()
+        except BaseException:
+            self._release()
+            raise
+        self.reopened += 1
+
+    # -- closing -------------------------------------------------------------------
+
     async def close(self) -> None:
         """Stop the streams and release PortAudio; safe to call twice."""
         await trio.to_thread.run_sync(self._close)
 
     def _close(self) -> None:
-        for stream in self._streams:
+        self._release()
+        if self.capture is not None:
+            self.capture.close()
+        if self._watch is not None:
+            self._watch.close()
+            self._watch = None
+
+    def _release(self) -> None:
+        for stream in (self._out_stream, self._in_stream):
+            if stream is None:
+                continue
             try:
-                stream.stop_stream()
+                if not stream.is_stopped():
+                    stream.stop_stream()
                 stream.close()
             except OSError as exc:
                 log.warning("closing an audio stream: %s", exc)
-        self._streams.clear()
-        if self.capture is not None:
-            self.capture.close()
+        self._out_stream = self._in_stream = None
+        self._output_running = False
         if self._pa is not None:
             self._pa.terminate()
             self._pa = None
@@ -130,9 +327,13 @@ class Audio:
         return {
             "input": one(self.input, self.capture.rate if self.capture else None),
             "output": one(self.output, self.playback.rate if self.playback else None),
+            "health": self.health,
+            "output_running": self._output_running,
+            "reopened": self.reopened,
             "output_latency_ms": round(self.output_latency_ms, 1),
             "capture_dropped": self.capture.dropped if self.capture else 0,
             "playback_queued_ms": round(self.playback.queued_ms) if self.playback else 0,
+            "playback_underruns": self.playback.underruns if self.playback else 0,
             "echo": self.echo.describe() if self.echo else EchoControl.closed(self.config.echo),
         }
 

@@ -7,11 +7,17 @@ not wall time, is what a truncation after an interruption reports as heard.
 `stop()` is called from the trio thread and returns at once: it keeps a 10 ms fade of
 the audio that was next in line (so the cut does not click), drops the rest, and
 reports the item's final count including that fade, which the next callback plays.
+
+The stream runs only while there is something to play (`voiced.audio.duplex` starts
+it when `on_queued` fires and stops it once `idle_for()` is long): `hold()` makes the
+callback hand silence and leave the queue alone while the stream is being stopped,
+since a stop throws away what the device still buffers.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections import deque
@@ -54,10 +60,9 @@ class Playback:
     `delay_s` before it is heard.
     """
 
-    def __init__(self, device_rate: int, chunk_ms: int, *, on_drained: Callable[[], None],
+    def __init__(self, device_rate: int, *, on_drained: Callable[[], None],
                  on_item_started: Callable[[str, float, float], None]) -> None:
         self.rate = device_rate
-        self.frames_per_buffer = device_rate * chunk_ms // 1000
         self._resample = Resampler(WIRE_RATE, device_rate)
         self._on_drained = on_drained
         self._on_item_started = on_item_started
@@ -67,13 +72,19 @@ class Playback:
         self._max_bytes = MAX_QUEUED_SECONDS * device_rate * 2
         self._played: dict[str, int] = {}
         self._was_playing = False
+        self._holding = False
+        self._last_audio_at = -math.inf
+        self.last_callback_at = -math.inf
+        """`time.monotonic()` of the latest callback: a running stream that stops calling is stuck."""
+        self.on_queued: Callable[[], None] = lambda: None
+        """Called in trio after `enqueue` queued something: the stream may need starting."""
         self.default_delay_s = 0.0
         """The stream's reported output latency, used when PortAudio gives no timestamps."""
         self.underruns = 0
         self.dropped_bytes = 0
-        self.tap: Callable[[bytes, float], None] | None = None
-        """Gets every buffer handed to the device and the monotonic time it sounds (the echo
-        reference); called in the audio thread, so it must only append somewhere."""
+        self.taps: list[Callable[[bytes, float], None]] = []
+        """Each gets every buffer handed to the device and the monotonic time it sounds (the
+        echo reference, recordings); called in the audio thread, so they must only append."""
 
     # -- trio side -----------------------------------------------------------------
 
@@ -89,6 +100,7 @@ class Playback:
             self._queue.append(_Chunk(item_id, data))
             self._queued_bytes += len(data)
             self._played.setdefault(item_id, 0)
+        self.on_queued()
 
     def stop(self) -> None:
         """Fade out what plays next over 10 ms and drop everything after it."""
@@ -130,11 +142,29 @@ class Playback:
     def queued_ms(self) -> float:
         return self._queued_bytes / 2 / self.rate * 1000
 
+    def idle_for(self, now: float) -> float:
+        """Seconds since the callback last handed out audio, 0 while some is queued."""
+        with self._lock:
+            return 0.0 if self._queue else max(0.0, now - self._last_audio_at)
+
+    def hold(self, holding: bool) -> None:
+        """While held, the callback plays silence and takes nothing from the queue."""
+        with self._lock:
+            self._holding = holding
+
+    def retune(self, device_rate: int) -> None:
+        """The device was reopened at another rate: resample what comes from now on for it."""
+        if device_rate != self.rate:
+            with self._lock:
+                self.rate = device_rate
+                self._resample = Resampler(WIRE_RATE, device_rate)
+
     # -- audio thread ------------------------------------------------------------
 
     def callback(self, _in: bytes | None, frame_count: int, time_info: dict,
                  status: int) -> tuple[bytes, int]:
         """PortAudio's output callback: fill `frame_count` samples, count what each item gave."""
+        self.last_callback_at = time.monotonic()
         if status & pyaudio.paOutputUnderflow:
             self.underruns += 1
         need = frame_count * 2
@@ -143,6 +173,8 @@ class Playback:
         drained = False
         started: list[str] = []
         with self._lock:
+            if self._holding:
+                return bytes(need), pyaudio.paContinue
             while filled < need and self._queue:
                 chunk = self._queue[0]
                 take = min(need - filled, chunk.remaining)
@@ -159,6 +191,7 @@ class Playback:
                     self._queue.popleft()
             if filled:
                 self._was_playing = True
+                self._last_audio_at = self.last_callback_at
             if not self._queue and self._was_playing:
                 self._was_playing = False
                 drained = True
@@ -169,8 +202,10 @@ class Playback:
         if drained:
             self._on_drained()
         data = bytes(out)
-        if self.tap is not None:
-            self.tap(data, time.monotonic() + _device_delay(time_info, self.default_delay_s))
+        if self.taps:
+            sounds_at = time.monotonic() + _device_delay(time_info, self.default_delay_s)
+            for tap in self.taps:
+                tap(data, sounds_at)
         return data, pyaudio.paContinue
 
 
