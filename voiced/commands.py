@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import time
 from typing import TYPE_CHECKING, Any, Literal
 
 import trio
@@ -45,7 +47,7 @@ def register_commands(daemon: Daemon) -> None:
     @methods.method("status")
     async def status(params: None, client: ClientConnection) -> dict[str, Any]:
         """The state, the session, the devices, uptime and counts."""
-        return daemon.status()
+        return status_of(daemon)
 
     @methods.method("pause")
     async def pause(params: None, client: ClientConnection) -> dict[str, Any]:
@@ -70,7 +72,7 @@ def register_commands(daemon: Daemon) -> None:
     async def subscribe(params: SubscribeParams, client: ClientConnection) -> dict[str, Any]:
         """Receive events as `event` notifications; the reply is a snapshot of now."""
         daemon.subscriptions.subscribe(client, params.topics)
-        return daemon.snapshot() | {"topics": sorted(params.topics)}
+        return snapshot(daemon) | {"topics": sorted(params.topics)}
 
     @methods.method("unsubscribe")
     async def unsubscribe(params: None, client: ClientConnection) -> dict[str, Any]:
@@ -132,3 +134,52 @@ def register_commands(daemon: Daemon) -> None:
         """Stop the daemon cleanly."""
         daemon.stop(after_s=SHUTDOWN_GRACE_S)
         return {"stopping": True}
+
+
+def snapshot(daemon: Daemon) -> dict[str, Any]:
+    """What a new subscriber needs before the events: where things stand now."""
+    return {
+        "state": daemon.state,
+        "paused": daemon.conversation.paused,
+        "error": daemon.conversation.error,
+        "session_id": daemon.conversation.session_id,
+        "conversation_id": daemon.conversation_id,
+        "current_turns": daemon.turns.current,
+    }
+
+
+def status_of(daemon: Daemon) -> dict[str, Any]:
+    c = daemon.counters
+    return {
+        "state": daemon.state,
+        "paused": daemon.conversation.paused,
+        "error": daemon.conversation.error,
+        "listen": daemon.listening.describe(),
+        "session": {
+            "id": daemon.conversation.session_id,
+            "connected": daemon.conversation.connected,
+            "age_s": (round(time.monotonic() - daemon.sessions.opened_at, 1)
+                      if daemon.sessions.opened_at is not None else None),
+            "url": daemon.url.split("?", 1)[0] if daemon.url else None,
+            "model": daemon.settings.api.model,
+            "simulated": daemon.options.simulate,
+        },
+        "conversation_id": daemon.conversation_id,
+        "devices": daemon.audio.describe(),
+        "latency": daemon.latency.summary(),
+        "audio_path": {"mic_to_wire_ms": daemon.mic_to_wire.summary(),
+                       "delta_to_device_ms": daemon.delta_to_device.summary()},
+        "usage_today": daemon.usage.summary()["today"],
+        "subscribers": len(daemon.subscriptions),
+        "uptime_s": round(time.monotonic() - c.started_at, 1),
+        "pid": os.getpid(),
+        "counts": {
+            "frames_sent": c.frames_sent,
+            "frames_dropped": c.frames_dropped,
+            "server_events": c.server_events,
+            "responses": c.responses,
+            "interruptions": c.interruptions,
+            "sessions": c.sessions,
+            "events_published": daemon.bus.published,
+        },
+    }

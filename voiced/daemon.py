@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import os
 import signal
 import time
 import uuid
@@ -387,17 +386,6 @@ class Daemon:
     def state(self) -> str:
         return self.conversation.state.value
 
-    def snapshot(self) -> dict[str, Any]:
-        """What a new subscriber needs before the events: where things stand now."""
-        return {
-            "state": self.state,
-            "paused": self.conversation.paused,
-            "error": self.conversation.error,
-            "session_id": self.conversation.session_id,
-            "conversation_id": self.conversation_id,
-            "current_turns": self.turns.current,
-        }
-
     # -- what plugins may ask of the daemon (voiced.plugin_host.DaemonAPI) ----------------
 
     @property
@@ -446,39 +434,3 @@ class Daemon:
         self.usage.new_conversation()
         self.drop_outbox()
         log.info("new conversation %s", self.conversation_id)
-
-    def status(self) -> dict[str, Any]:
-        c = self.counters
-        return {
-            "state": self.state,
-            "paused": self.conversation.paused,
-            "error": self.conversation.error,
-            "listen": self.listening.describe(),
-            "session": {
-                "id": self.conversation.session_id,
-                "connected": self.conversation.connected,
-                "age_s": (round(time.monotonic() - self.sessions.opened_at, 1)
-                          if self.sessions.opened_at is not None else None),
-                "url": self.url.split("?", 1)[0] if self.url else None,
-                "model": self.settings.api.model,
-                "simulated": self.options.simulate,
-            },
-            "conversation_id": self.conversation_id,
-            "devices": self.audio.describe(),
-            "latency": self.latency.summary(),
-            "audio_path": {"mic_to_wire_ms": self.mic_to_wire.summary(),
-                           "delta_to_device_ms": self.delta_to_device.summary()},
-            "usage_today": self.usage.summary()["today"],
-            "subscribers": len(self.subscriptions),
-            "uptime_s": round(time.monotonic() - c.started_at, 1),
-            "pid": os.getpid(),
-            "counts": {
-                "frames_sent": c.frames_sent,
-                "frames_dropped": c.frames_dropped,
-                "server_events": c.server_events,
-                "responses": c.responses,
-                "interruptions": c.interruptions,
-                "sessions": c.sessions,
-                "events_published": self.bus.published,
-            },
-        }
