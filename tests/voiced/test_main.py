@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.support.processes import DaemonProcess, SimulatorProcess, daemon_env, wait_for
+from tests.support.processes import DaemonProcess, EventReader, SimulatorProcess, daemon_env, wait_for
 from tests.support.pulse import PulseServer
 
 VOICED = str(Path(sys.executable).parent / "voiced")
@@ -104,3 +104,18 @@ def test_sd_notify_ready_and_status(tmp_path: Path, pulse: PulseServer, simulato
         finally:
             daemon.terminate()
         wait_for(lambda: received("STOPPING=1"), 5, "STOPPING=1")
+
+
+def test_simulate_needs_no_key_and_answers(tmp_path: Path, pulse: PulseServer) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("VOICED_", "OPENAI_"))}
+    env.update(pulse.env)
+    daemon = DaemonProcess(tmp_path, env, "--simulate")
+    try:
+        assert daemon.status()["session"]["simulated"] is True
+        reader = EventReader(daemon.socket, topics=["assistant.response.done"])
+        daemon.rpc("say", {"text": "Are you there?"})
+        [done] = reader.wait_for("assistant.response.done")
+        assert done["data"]["status"] == "completed" and done["data"]["usage"]["total_tokens"] > 0
+        reader.close()
+    finally:
+        assert daemon.terminate() == 0
