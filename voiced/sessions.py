@@ -36,8 +36,8 @@ REPLAY_TURNS = 50
 """The most recent turns replayed into a new session: enough context, bounded cost."""
 ROLLOVER_CODES = frozenset({1001})
 HEALTHY_SESSION_S = 30.0
-"""A session that lasted this long resets the backoff; a shorter one is a failure, even
-one closed with 1001 (a peer that keeps closing at once must not be hammered)."""
+"""A session that lasted this long, or answered, resets the backoff; any other is a
+failure, even one closed with 1001 (a peer that keeps closing at once must not be hammered)."""
 QUIET_BEFORE_ROLLOVER_S = 2.0
 CHECK_EVERY_S = 1.0
 
@@ -57,6 +57,7 @@ class SessionKeeper:
         self.daemon = daemon
         self.failures = 0
         self.opened_at: float | None = None
+        self._responses_at_open = 0
         self._scope: trio.CancelScope | None = None
         self._ending: EndReason | None = None
         self._retry = trio.Event()
@@ -78,14 +79,17 @@ class SessionKeeper:
                                       on_open=self._opened, on_event=daemon.server_event,
                                       mic_to_wire=daemon.mic_to_wire)
             except SessionEnded as ended:
-                await self._after_failure(ended, self._lived())
+                await self._after_failure(ended, healthy=self._was_healthy())
                 continue
             finally:
                 self.opened_at = None
             self._after_planned_end(self._ending or "reload")
 
-    def _lived(self) -> float:
-        return 0.0 if self.opened_at is None else time.monotonic() - self.opened_at
+    def _was_healthy(self) -> bool:
+        if self.opened_at is None:
+            return False
+        answered = self.daemon.counters.responses > self._responses_at_open
+        return answered or time.monotonic() - self.opened_at >= HEALTHY_SESSION_S
 
     def end(self, reason: EndReason) -> None:
         """Close the current session for `reason`; `run` decides what comes next."""
@@ -97,6 +101,7 @@ class SessionKeeper:
     def _opened(self) -> None:
         self.daemon.counters.sessions += 1
         self.opened_at = time.monotonic()
+        self._responses_at_open = self.daemon.counters.responses
         self.daemon.apply(self.daemon.conversation.connection_opened(replay=self._replay()))
 
     def _replay(self) -> list[Message]:
@@ -119,7 +124,7 @@ class SessionKeeper:
         if reason == "rollover":
             self.daemon.bus.publish("session.rollover", {"reason": "session age"})
 
-    async def _after_failure(self, ended: SessionEnded, lived_s: float) -> None:
+    async def _after_failure(self, ended: SessionEnded, *, healthy: bool) -> None:
         if ended.fatal:
             self._lost(ended.reason, fatal=True, hold=False)
             log.error("session failed: %s (not retrying until restart or reload)", ended)
@@ -129,7 +134,6 @@ class SessionKeeper:
             self.daemon.apply(self.daemon.conversation.clear_error())
             return
         self._lost(ended.reason)
-        healthy = lived_s >= HEALTHY_SESSION_S
         if healthy:
             self.failures = 0
         if ended.code in ROLLOVER_CODES and healthy:

@@ -126,3 +126,15 @@ def test_refused_connections_are_retried_with_backoff(
     assert len(refused) == 3
     gaps = np.diff(refused)
     assert gaps[1] > gaps[0] * 0.9 or gaps[1] >= 0.9, f"no backoff between attempts: {gaps}"
+
+
+def test_backoff_grows_with_jitter_up_to_its_cap() -> None:
+    import random
+
+    from voiced.sessions import BACKOFF_CAP_S, backoff_delay
+
+    rng = random.Random(1)
+    for failures, (low, high) in {1: (0.5, 1.0), 2: (1.0, 2.0), 3: (2.0, 4.0), 10: (15.0, 30.0)}.items():
+        delays = [backoff_delay(failures, rng) for _ in range(50)]
+        assert low <= min(delays) and max(delays) <= min(high, BACKOFF_CAP_S)
+        assert len(set(delays)) > 40, "no jitter"
