@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.processes import DaemonProcess, SimulatorProcess
+from tests.support.processes import DaemonProcess, SimulatorProcess, daemon_env
 from tests.support.pulse import MissingAudioTool, PulseServer
 
 
@@ -42,6 +42,20 @@ def simulator(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Simula
         sim.stop()
     invalid = sim.invalid_events()
     assert not invalid, f"the daemon sent invalid events: {invalid[:3]}"
+
+
+@pytest.fixture
+def daemon(tmp_path: Path, pulse: PulseServer, simulator: SimulatorProcess,
+           request: pytest.FixtureRequest) -> Iterator[DaemonProcess]:
+    """A real `voiced` talking to this test's simulator through the suite's PulseAudio,
+    listening when the test starts; `@pytest.mark.daemon_config("...")` gives its TOML."""
+    config = request.node.get_closest_marker("daemon_config")
+    process = DaemonProcess(tmp_path, daemon_env(pulse.env, simulator),
+                            config=config.args[0] if config else None)
+    try:
+        yield process
+    finally:
+        process.terminate()
 
 
 @pytest.fixture

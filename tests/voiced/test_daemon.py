@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,7 +18,6 @@ from tests.support.processes import (
     DaemonProcess,
     EventReader,
     SimulatorProcess,
-    daemon_env,
     wait_for,
 )
 from tests.support.pulse import PulseServer
@@ -29,14 +26,6 @@ from tests.support.signals import active_spans, envelope_similarity, silence, sp
 RATE = 24_000
 
 
-
-@pytest.fixture
-def daemon(tmp_path: Path, pulse: PulseServer, simulator: SimulatorProcess) -> Iterator[DaemonProcess]:
-    process = DaemonProcess(tmp_path, daemon_env(pulse.env, simulator))
-    try:
-        yield process
-    finally:
-        process.terminate()
 
 
 @pytest.fixture(scope="module")

@@ -12,13 +12,11 @@ the microphone).
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from tests.support.processes import DaemonProcess, EventReader, SimulatorProcess, daemon_env, wait_for
+from tests.support.processes import DaemonProcess, EventReader, SimulatorProcess, wait_for
 from tests.support.pulse import MIC_SINK, SPEAKER_SINK, PulseServer
 from tests.support.signals import active_spans, speak
 
@@ -26,26 +24,9 @@ RATE = 24_000
 ANSWER_S = 3.0
 SCRIPT = {"turns": [{"response": {"text": "A tone.", "audio": {"tone_s": ANSWER_S, "freq": 440}}}
                     for _ in range(3)]}
+pytestmark = pytest.mark.script(SCRIPT)
 
 
-@pytest.fixture
-def simulator(tmp_path: Path) -> Iterator[SimulatorProcess]:
-    sim = SimulatorProcess(tmp_path, SCRIPT)
-    try:
-        yield sim
-    finally:
-        sim.stop()
-    invalid = sim.invalid_events()
-    assert not invalid, f"the daemon sent invalid events: {invalid[:3]}"
-
-
-@pytest.fixture
-def daemon(tmp_path: Path, pulse: PulseServer, simulator: SimulatorProcess) -> Iterator[DaemonProcess]:
-    process = DaemonProcess(tmp_path, daemon_env(pulse.env, simulator))
-    try:
-        yield process
-    finally:
-        process.terminate()
 
 
 def health(daemon: DaemonProcess) -> str:

@@ -113,22 +113,7 @@ class FunctionCallStream(ResponseStream):
         return False
 
     def _finish(self, item_status: str, status: str, reason: str | None) -> list[dict[str, Any]]:
-        self.finished = True
-        self.item.wire["status"] = item_status
-        details = {"type": status, "reason": reason} if reason else None
-        return [
-            self._event(
-                "response.output_item.done",
-                response_id=self.id,
-                output_index=0,
-                item=self.item.snapshot(),
-            ),
-            self._event("conversation.item.done", item=self.item.snapshot()),
-            self._event(
-                "response.done",
-                response=self._response(status, details=details, usage=self._usage()),
-            ),
-        ]
+        return self._close(item_status, status, reason)  # a call has no content part to close
 
     def _call_common(self) -> dict[str, Any]:
         return {

@@ -176,17 +176,21 @@ class ResponseStream:
         return events + self._finish("completed", "completed", None)
 
     def _finish(self, item_status: str, status: str, reason: str | None) -> list[dict[str, Any]]:
-        self.finished = True
-        self.item.wire["status"] = item_status
         content = self.item.wire["content"][0]
         part = (
             {"type": "audio", "transcript": content.get("transcript", "")}
             if self._audio
             else {"type": "text", "text": content.get("text", "")}
         )
+        done = self._event("response.content_part.done", **self._common(), part=part)
+        return [done, *self._close(item_status, status, reason)]
+
+    def _close(self, item_status: str, status: str, reason: str | None) -> list[dict[str, Any]]:
+        """The item is done, then the response: the last events of every response."""
+        self.finished = True
+        self.item.wire["status"] = item_status
         details = {"type": status, "reason": reason} if reason else None
         return [
-            self._event("response.content_part.done", **self._common(), part=part),
             self._event(
                 "response.output_item.done",
                 response_id=self.id,

@@ -8,23 +8,14 @@ import itertools
 import json
 import socket
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from tests.support.processes import DaemonProcess, EventReader, SimulatorProcess, daemon_env
-from tests.support.pulse import PulseServer
+from tests.support.processes import DaemonProcess, EventReader, SimulatorProcess
 
-TEXT_ONLY = '[assistant]\noutput_modalities = ["text"]\n'
-
+pytestmark = pytest.mark.daemon_config('[assistant]\noutput_modalities = ["text"]\n')
 
 
-@pytest.fixture
-def daemon(tmp_path: Path, pulse: PulseServer, simulator: SimulatorProcess) -> Iterator[DaemonProcess]:
-    process = DaemonProcess(tmp_path, daemon_env(pulse.env, simulator), config=TEXT_ONLY)
-    yield process
-    process.terminate()
 
 
 def test_snapshot_then_consecutive_events(daemon: DaemonProcess) -> None:
