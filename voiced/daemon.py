@@ -103,6 +103,9 @@ class Daemon:
         self.sessions = SessionKeeper(self)
         self.listening = Listening(self)
         self.plugins = PluginHost(settings)
+        self._next_plugins: PluginHost | None = None
+        self._plugins_scope: trio.CancelScope | None = None
+        self._plugins_reloaded = trio.Event()
 
     # -- running -------------------------------------------------------------
 
@@ -116,8 +119,7 @@ class Daemon:
                 self._nursery = nursery
                 nursery.start_soon(self._handle_signals)
                 await nursery.start(self.control.serve)
-                await nursery.start(self.plugins.run, self)
-                self.plugins.register_methods(self.methods)
+                await nursery.start(self._keep_plugins)
                 if self.options.simulate:
                     from voiced.simulator import Simulator
 
@@ -127,7 +129,6 @@ class Daemon:
                                       on_item_started=self._first_sample_played)
                 self._record_what_is_played()
                 nursery.start_soon(self.audio.supervise, self._audio_trouble)
-                self.listening.add_detectors(await self.plugins.wake_detectors())
                 self.listening.start()
                 nursery.start_soon(self.sessions.run)
                 nursery.start_soon(self._stream_microphone)
@@ -173,6 +174,11 @@ class Daemon:
             log.error("reload failed, keeping the running configuration: %s", exc)
             return
         self.settings, self.profile = settings, profile
+        self._plugins_reloaded = trio.Event()
+        if self._plugins_scope is not None:
+            self._next_plugins = PluginHost(settings)
+            self._plugins_scope.cancel()
+            await self._plugins_reloaded.wait()
         self.url = self._realtime_url()
         self.usage.reprice(settings.api.model, settings.prices)
         if settings.api.key is not None:
@@ -183,6 +189,26 @@ class Daemon:
         elif self.conversation.error is not None:
             self.sessions.end("reload")  # a new key may fix what stopped the retries
         log.info("configuration reloaded")
+
+    async def _keep_plugins(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Run the plugin host; on a reload, stop it (its plugins shut down) and run a new one
+        that discovers and loads them again, so an edited drop-in takes effect."""
+        while True:
+            host = self.plugins
+            with trio.CancelScope() as self._plugins_scope:
+                async with trio.open_nursery() as nursery:
+                    await nursery.start(host.run, self)
+                    host.register_methods(self.methods)
+                    self.listening.set_detectors(await host.wake_detectors())
+                    task_status.started()
+                    task_status = trio.TASK_STATUS_IGNORED
+                    self._plugins_reloaded.set()
+                    await trio.sleep_forever()
+            host.unregister_methods(self.methods)
+            if self._next_plugins is None:
+                return
+            self.plugins, self._next_plugins = self._next_plugins, None
+            log.info("plugins reloaded")
 
     def _realtime_url(self) -> str:
         return realtime_url(self._simulator_url or self.settings.api.base_url, self.settings.api.model)

@@ -48,12 +48,11 @@ class Listening:
     def awake_event(self) -> trio.Event:
         return self._awake
 
-    def add_detectors(self, detectors: Iterable[WakeDetector]) -> None:
+    def set_detectors(self, detectors: Iterable[WakeDetector]) -> None:
         """Wake-word detectors from plugins (each guarded by the plugin host): with one,
         only the wake word wakes, not any voice."""
-        self.ear.detectors.extend(detectors)
-        if self.ear.detectors:
-            self.ear.use_vad = False
+        self.ear.detectors = list(detectors)
+        self.ear.use_vad = self.mode == "wake" and not self.ear.detectors
 
     def start(self) -> None:
         """Enter the mode's first state (standby for `wake`)."""

@@ -94,6 +94,10 @@ class MethodRegistry:
 
         return register
 
+    def remove(self, name: str) -> None:
+        """Withdraw `name` (a plugin's method, when plugins are reloaded); absent is fine."""
+        self._methods.pop(name, None)
+
     def __contains__(self, name: object) -> bool:
         return name in self._methods
 

@@ -503,6 +503,11 @@ class PluginHost:
                 record.last_error = f"voiced_rpc_methods: {exc}"
                 log.error("plugin %s: %s", record.name, record.last_error)
 
+    def unregister_methods(self, registry: MethodRegistry) -> None:
+        """Take back what `register_methods` added (the plugins are being reloaded)."""
+        for name in ["plugins", *(full for _, full, _ in self._methods)]:
+            registry.remove(name)
+
     def _rpc_handler(self, record: PluginRecord, full: str, method: RpcMethod
                      ) -> Callable[[Any, ClientConnection], Any]:
         from voiced.control import RpcError

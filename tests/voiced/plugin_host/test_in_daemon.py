@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import time
 from pathlib import Path
 
@@ -177,3 +178,36 @@ def test_exec_hooks_pass_the_event_on_stdin_and_run_nothing_else(
     assert event["type"] == "user.transcript.completed" and event["data"]["text"] == text
     time.sleep(0.5)
     assert not canary.exists(), "text from an event ran as a command"
+
+
+def session_ids(simulator: SimulatorProcess) -> list[str]:
+    return sorted({r["session"] for r in simulator.events("out")})
+
+
+GREETER = '''
+from voiced import RpcMethod, hookimpl
+
+
+@hookimpl
+def voiced_rpc_methods():
+    return [RpcMethod("greet", lambda params: "{greeting}")]
+'''
+
+
+def test_sighup_reloads_an_edited_drop_in_and_the_conversation_goes_on(
+        tmp_path: Path, pulse: PulseServer, processes: list) -> None:
+    simulator, daemon = start(tmp_path, pulse, dropins={"greeter.py": GREETER.format(greeting="v1")})
+    processes += [simulator, daemon]
+    daemon.rpc("say", {"text": "Remember the word marmalade."})
+    wait_for(lambda: simulator.sent("response.done"), 15, "an answer")
+    assert daemon.rpc("greeter.greet")["result"] == "v1"
+    dropin = tmp_path / "home" / ".config" / "voiced" / "plugins" / "greeter.py"
+    dropin.write_text(GREETER.format(greeting="v2"))
+    (dropin.parent / "newcomer.py").write_text(GREETER.format(greeting="hello"))
+    conversation = daemon.status()["conversation_id"]
+    daemon.process.send_signal(signal.SIGHUP)
+    wait_for(lambda: daemon.rpc("greeter.greet").get("result") == "v2", 10, "the edited plugin")
+    assert daemon.rpc("newcomer.greet")["result"] == "hello"
+    status = daemon.status()
+    assert status["conversation_id"] == conversation and status["session"]["connected"]
+    assert len(session_ids(simulator)) == 1, "the reload dropped the session"
