@@ -73,6 +73,9 @@ def _new_conversation_id() -> str:
 
 
 class Daemon:
+    """One voice assistant: the session, the audio, the control socket and the plugins,
+    all in one nursery that `run` owns."""
+
     def __init__(self, settings: Settings, options: Options) -> None:
         self.settings = settings
         self.options = options
