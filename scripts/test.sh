@@ -2,6 +2,6 @@
 # Set up (system packages, venv) and run the whole test suite, as CI does.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
+bash scripts/setup.sh --test
 .venv/bin/ruff check .
 exec .venv/bin/python -m pytest "$@"
