@@ -75,7 +75,8 @@ class SimulatorProcess:
         if not self.event_log.exists():
             return []
         records = []
-        for line in self.event_log.read_text().splitlines():
+        lines = self.event_log.read_text().split("\n")
+        for line in lines[:-1]:  # the last piece is empty, or a line still being written
             if not line.strip():
                 continue
             record = json.loads(line)
