@@ -86,11 +86,23 @@ def format_event(params: dict[str, Any]) -> str:
     return " ".join([stamp, str(params.get("type")), *words])
 
 
-def _subscribe(socket: str | None, topics: list[str]) -> tuple[client.Connection, dict[str, Any]]:
-    """A connection with a live subscription and the snapshot it began with."""
-    connection = client.Connection(paths.socket_path(socket))
+def _subscribe(socket: str | None, topics: list[str]) -> tuple[client.Connection, dict[str, Any]] | int:
+    """A connection with a live subscription and the snapshot it began with, or the exit
+    code after saying in one line why there is none."""
+    try:
+        connection = client.Connection(paths.socket_path(socket))
+    except paths.ConfigError as exc:
+        return fail(str(exc))
+    except client.DaemonUnreachable as exc:
+        return unreachable(exc)
     try:
         snapshot = connection.call("subscribe", {"topics": topics})
+    except client.DaemonUnreachable as exc:
+        connection.close()
+        return unreachable(exc)
+    except client.DaemonError as exc:
+        connection.close()
+        return daemon_error(exc)
     except BaseException:
         connection.close()
         raise
@@ -116,14 +128,10 @@ def run_events(
     voiced goes away (exit 1). With ``as_json``: one JSON object a line, the snapshot
     first and then each notification's params."""
     topics = [topic.rstrip(".") for topic in topics]  # "state." means what "state" does
-    try:
-        connection, snapshot = _subscribe(socket, topics)
-    except paths.ConfigError as exc:
-        return fail(str(exc))
-    except client.DaemonUnreachable as exc:
-        return unreachable(exc)
-    except client.DaemonError as exc:
-        return daemon_error(exc)
+    subscribed = _subscribe(socket, topics)
+    if isinstance(subscribed, int):
+        return subscribed
+    connection, snapshot = subscribed
     with connection:
         if as_json:
             _write(json.dumps(snapshot, ensure_ascii=False))
@@ -155,14 +163,10 @@ def run_wait(
     if timeout is not None and timeout < 0:
         return fail("--timeout must not be negative")
     deadline = None if timeout is None else time.monotonic() + timeout
-    try:
-        connection, snapshot = _subscribe(socket, ["state.changed"])
-    except paths.ConfigError as exc:
-        return fail(str(exc))
-    except client.DaemonUnreachable as exc:
-        return unreachable(exc)
-    except client.DaemonError as exc:
-        return daemon_error(exc)
+    subscribed = _subscribe(socket, ["state.changed"])
+    if isinstance(subscribed, int):
+        return subscribed
+    connection, snapshot = subscribed
     now = snapshot.get("state")
     with connection:
         try:

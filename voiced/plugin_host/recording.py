@@ -7,7 +7,6 @@ first frame of a new conversation closes the old writers and asks for new ones.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import queue
 import threading
@@ -17,13 +16,13 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from .discovery import PluginRecord, one_line
+from .workers import STOP, send_stop
 
 if TYPE_CHECKING:
     from .host import PluginHost
 
 log = logging.getLogger("voiced.plugins")
 
-_STOP = object()
 CLOSE_TIMEOUT_S = 5.0
 
 
@@ -49,13 +48,7 @@ class RecordingFeed:
 
     async def stop(self) -> None:
         """Close the writers and end the thread (waiting a few seconds at most)."""
-        while True:
-            try:
-                self._queue.put_nowait(_STOP)
-                break
-            except queue.Full:
-                with contextlib.suppress(queue.Empty):
-                    self._queue.get_nowait()  # losing the tail beats losing the close
+        send_stop(self._queue)
         await trio.to_thread.run_sync(self._thread.join, CLOSE_TIMEOUT_S, abandon_on_cancel=True)
         if self._thread.is_alive():
             log.error("recording writers did not close within %g s", CLOSE_TIMEOUT_S)
@@ -63,7 +56,7 @@ class RecordingFeed:
     def _run(self) -> None:
         while True:
             item = self._queue.get()
-            if item is _STOP:
+            if item is STOP:
                 self._close()
                 return
             conversation_id, direction, pcm, ts = item

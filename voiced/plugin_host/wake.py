@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import queue
 import threading
@@ -10,13 +9,13 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from .discovery import PluginRecord, one_line
+from .workers import STOP, send_stop
 
 if TYPE_CHECKING:
     from .host import PluginHost
 
 log = logging.getLogger("voiced.plugins")
 
-_STOP = object()
 
 
 class GuardedDetector:
@@ -46,18 +45,12 @@ class GuardedDetector:
 
     def close(self) -> None:
         """Stop the thread and close the detector (in that thread); does not wait."""
-        while True:
-            try:
-                self._queue.put_nowait(_STOP)
-                return
-            except queue.Full:
-                with contextlib.suppress(queue.Empty):
-                    self._queue.get_nowait()
+        send_stop(self._queue)
 
     def _run(self) -> None:
         while True:
             item = self._queue.get()
-            if item is _STOP:
+            if item is STOP:
                 self._close()
                 return
             if not self._record.active:
