@@ -77,7 +77,7 @@ class AudioConfig(Section):
     output_device: str | None = None
     sample_rate: int = Field(WIRE_RATE, gt=0, description="the device rate tried first")
     channels: int = Field(1, ge=1, le=8)
-    chunk_ms: int = Field(20, ge=5, le=200)
+    chunk_ms: int = Field(40, ge=5, le=200)
     vad_threshold: float = Field(0.5, ge=0.0, le=1.0)
     turn_detection: Literal["server_vad", "semantic_vad", "manual"] = "server_vad"
     noise_reduction: Literal["near_field", "far_field", "off"] = "far_field"

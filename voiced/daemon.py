@@ -273,7 +273,7 @@ class Daemon:
             if self.listening.hear(frame.pcm):
                 continue  # standby: the frame stays on this machine
             if not self.conversation.paused:
-                self.plugins.record("in", frame.pcm, frame.captured_at)
+                self.plugins.record("in", frame.pcm, frame.started_at)
             event = self.conversation.microphone_frame(frame.pcm)
             if event is None:
                 continue
@@ -329,6 +329,7 @@ class Daemon:
             notify(STATUS=data["state"])
             log.info("state: %s", data["state"])
             self._note_quiet(State(data["state"]), now)
+            self.audio.deliver_promptly(State(data["state"]) not in QUIET_STATES)
         elif kind == "user.speech.stopped":
             self.latency.turn_ended(now)
         elif kind == "assistant.response.started":

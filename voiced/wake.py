@@ -14,9 +14,9 @@ from collections import deque
 from collections.abc import Iterable
 from typing import Protocol
 
-import numpy as np
 import webrtcvad
 
+from voiced.audio.levels import level_dbfs, voice_floor_dbfs
 from voiced.audio.resample import Resampler
 from voiced.config import WIRE_RATE
 
@@ -29,22 +29,6 @@ VOICED_WINDOW = 15
 VOICED_NEEDED = 10
 """Of which this many must be voice: 200 ms of speech wakes, a cough does not."""
 PRE_ROLL_MS = 1000
-
-
-def level_floor_dbfs(threshold: float) -> float:
-    """The quietest voice that may wake us, from `[audio] vad_threshold` (0..1).
-
-    The same mapping the simulator's server VAD uses: 0.5 means -40 dBFS.
-    """
-    return -70.0 + 60.0 * threshold
-
-
-def frame_dbfs(pcm: bytes) -> float:
-    samples = np.frombuffer(pcm, dtype=np.int16).astype(np.float32)
-    if samples.size == 0:
-        return -120.0
-    rms = float(np.sqrt(np.mean(samples * samples))) / 32768.0
-    return 20.0 * np.log10(max(rms, 1e-6))
 
 
 class WakeDetector(Protocol):
@@ -60,7 +44,7 @@ class WakeListener:
 
     def __init__(self, threshold: float, detectors: Iterable[WakeDetector] = (),
                  use_vad: bool = True) -> None:
-        self.floor_dbfs = level_floor_dbfs(threshold)
+        self.floor_dbfs = voice_floor_dbfs(threshold)
         self.detectors = list(detectors)
         self.use_vad = use_vad
         self._vad = webrtcvad.Vad(2)
@@ -100,10 +84,10 @@ class WakeListener:
             self._pre_roll_bytes -= len(self._pre_roll.popleft())
 
     def _voice(self, pcm: bytes) -> bool:
-        loud = frame_dbfs(pcm) >= self.floor_dbfs
         self._pending += self._to_vad(pcm)
         step = VAD_RATE * VAD_FRAME_MS // 1000 * 2
         while len(self._pending) >= step:
             chunk, self._pending = self._pending[:step], self._pending[step:]
+            loud = level_dbfs(chunk) >= self.floor_dbfs
             self._recent.append(loud and self._vad.is_speech(chunk, VAD_RATE))
         return sum(self._recent) >= VOICED_NEEDED

@@ -114,7 +114,7 @@ def test_set_then_show_round_trip(run: Any, config_file: Path) -> None:
         ("audio.output_device", "3", "3"),  # an index: a string, as the model wants
         ("listen.mode", "wake", "wake"),
         ("plugins.goodbye.action", "pause", "pause"),
-        ("audio.chunk_ms", "40", 40),
+        ("audio.chunk_ms", "60", 60),
         ("transcription.enabled", "false", False),
         ("plugins.disabled", '["clock"]', ["clock"]),
         ("assistant.instructions", '"Be brief."', "Be brief."),

@@ -28,7 +28,7 @@ def test_defaults_without_any_file() -> None:
     settings = load_settings()
     assert settings.api.model == "gpt-realtime"
     assert settings.api.base_url == "https://api.openai.com/v1"
-    assert settings.audio.chunk_ms == 20
+    assert settings.audio.chunk_ms == 40
     assert settings.api.key is None
 
 

@@ -249,6 +249,23 @@ def test_frames_are_not_held_unless_asked() -> None:
     assert [e["type"] for e in sends(actions)] == ["session.update"]
 
 
+def test_held_audio_keeps_the_newest_ten_seconds_whatever_the_frame_size() -> None:
+    from voiced.conversation.core import HELD_MS
+
+    conv = Conversation(session_config(Settings(), Settings().profile()))
+    second = 24_000 * 2
+    conv.hold([bytes([1]) * second])  # a one-second pre-roll
+    for index in range(60):  # then a minute of 200 ms batches, the last ones numbered
+        conv.microphone_frame(bytes([index % 250 + 2]) * (second // 5))
+    conv.connection_opened()
+    actions = conv.server_event({"type": "session.created", "session": {"id": "s"}})
+    appends = [base64.b64decode(e["audio"]) for e in sends(actions)
+               if e["type"] == "input_audio_buffer.append"]
+    assert sum(len(a) for a in appends) == HELD_MS * 48
+    assert appends[-1][0] == 61 and appends[0][0] == 61 - HELD_MS // 200 + 1
+    assert published(actions, "session.connected")[0]["held_audio_ms"] == HELD_MS
+
+
 def test_a_tool_call_runs_and_the_answer_waits_for_the_calling_response(conversation: Conversation) -> None:
     from voiced.conversation import CallTool
 

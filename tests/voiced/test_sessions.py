@@ -30,7 +30,7 @@ def session_ids(simulator: SimulatorProcess) -> list[str]:
 def test_rollover_replays_the_conversation_and_loses_no_audio(
         tmp_path: Path, pulse: PulseServer, processes: list) -> None:
     # The server ends the first session (1001, as at the 60-minute cap) 4 s after it began.
-    simulator = SimulatorProcess(tmp_path, None, "--fault", "action=close,code=1001,after_append=200")
+    simulator = SimulatorProcess(tmp_path, None, "--fault", "action=close,code=1001,at_s=4")
     daemon = DaemonProcess(tmp_path, daemon_env(pulse.env, simulator), config="[listen]\ncues = false\n")
     processes += [simulator, daemon]
     events = EventReader(daemon.socket, topics=["session"])

@@ -4,6 +4,13 @@ The PortAudio input callback copies each period and hands it to the trio thread 
 `run_sync_soon`, which never waits. On the trio side a bounded memory channel holds the
 frames; when the consumer falls behind, new frames are dropped and counted rather than
 held up in the audio thread.
+
+Waking the trio thread is most of what listening costs, so while nothing is going on
+(the room is quiet, nobody is speaking or being answered) periods travel in batches of
+`QUIET_BATCH_MS`. Anything as loud as a voice goes at once, together with what waited
+before it, and so does everything while the daemon says it is `prompt`: every period
+keeps its own capture time, so echo control and the server's timeline see exactly what
+they would have seen period by period; only quiet audio is late, by at most a batch.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ import pyaudio
 import trio
 
 from voiced.audio.echo import EchoControl
+from voiced.audio.levels import level_dbfs
 from voiced.audio.resample import Resampler
 from voiced.config import WIRE_RATE
 
@@ -24,20 +32,39 @@ log = logging.getLogger("voiced.audio")
 QUEUE_FRAMES = 100
 """Two seconds of 20 ms frames: enough to ride out a busy moment, small enough to stay live."""
 
+QUIET_BATCH_MS = 200
+"""How much quiet audio may wait for company. The server's VAD looks back 300 ms for the
+start of speech (`prefix_padding_ms`), and the loud period that starts speech takes
+what waited with it, so the wait costs the conversation nothing."""
+
+LOUD_HANGOVER_S = 1.0
+"""After a period as loud as a voice, every period goes at once for this long: speech
+has quiet gaps, and the server should hear the end of a phrase without delay."""
+
+QUIET_MARGIN_DB = 10.0
+"""Periods more than this below `[audio] vad_threshold`'s level may wait: a soft start
+of speech is not mistaken for quiet, and a noisy room simply never waits."""
+
 
 @dataclass(frozen=True)
 class MicFrame:
-    """One period of microphone audio at the wire's rate."""
+    """Microphone audio at the wire's rate: one period, or a batch of quiet ones."""
 
     pcm: bytes
     captured_at: float
-    """`time.monotonic()` when the callback received it."""
+    """`time.monotonic()` when the callback received its last period."""
+
+    @property
+    def started_at(self) -> float:
+        """`captured_at` less the frame's duration: when its first sample came in, on the same clock."""
+        return self.captured_at - len(self.pcm) / 2 / WIRE_RATE
 
 
 class Capture:
     """One input stream delivering `MicFrame`s into a bounded trio channel."""
 
-    def __init__(self, device_rate: int, trio_token: trio.lowlevel.TrioToken) -> None:
+    def __init__(self, device_rate: int, trio_token: trio.lowlevel.TrioToken, *,
+                 voice_floor_dbfs: float) -> None:
         self.rate = device_rate
         self._resample = Resampler(device_rate, WIRE_RATE)
         self._token = trio_token
@@ -48,33 +75,58 @@ class Capture:
         """Takes the assistant's echo out of each frame before it is queued."""
         self.last_callback_at = time.monotonic()
         """`time.monotonic()` of the latest callback: when it stops coming, the device is stuck."""
+        self.prompt = True
+        """Deliver every period at once (set from the trio thread; read by the callback)."""
+        self.quiet_below_dbfs = voice_floor_dbfs - QUIET_MARGIN_DB
+        self.batches = 0
+        """Deliveries to the trio thread (fewer than periods while it is quiet)."""
+        self._waiting: list[tuple[bytes, float]] = []
+        self._waiting_frames = 0
+        self._loud_until = -1.0
 
     def retune(self, device_rate: int) -> None:
         """The device was reopened at another rate."""
+        self._waiting, self._waiting_frames = [], 0  # quiet periods of the stream that is gone
         if device_rate != self.rate:
             self.rate = device_rate
             self._resample = Resampler(device_rate, WIRE_RATE)
 
     def callback(self, in_data: bytes | None, frame_count: int, _time: dict, status: int) -> tuple[None, int]:
-        """PortAudio's input callback: pass the period on, never wait."""
+        """PortAudio's input callback: pass the period on (or let a quiet one wait), never block."""
         now = self.last_callback_at = time.monotonic()
         if status & pyaudio.paInputOverflow:
             self.overruns += 1
-        if in_data:
+        if not in_data:
+            return None, pyaudio.paContinue
+        self._waiting.append((in_data, now))
+        self._waiting_frames += frame_count
+        if (self.prompt or self._waiting_frames * 1000 >= QUIET_BATCH_MS * self.rate
+                or self._loud(in_data, now)):
+            periods, self._waiting, self._waiting_frames = self._waiting, [], 0
             try:
-                self._token.run_sync_soon(self._deliver, in_data, now)
+                self._token.run_sync_soon(self._deliver, periods)
             except trio.RunFinishedError:
                 return None, pyaudio.paComplete
         return None, pyaudio.paContinue
 
-    def _deliver(self, data: bytes, captured_at: float) -> None:
-        pcm = self._resample(data)
-        if self.echo is not None:
-            pcm = self.echo.process(pcm, captured_at)
-            if not pcm:
-                return
+    def _loud(self, data: bytes, now: float) -> bool:
+        if level_dbfs(data) >= self.quiet_below_dbfs:
+            self._loud_until = now + LOUD_HANGOVER_S
+        return now < self._loud_until
+
+    def _deliver(self, periods: list[tuple[bytes, float]]) -> None:
+        self.batches += 1
+        cleaned = []
+        for data, captured_at in periods:
+            pcm = self._resample(data)
+            if self.echo is not None:
+                pcm = self.echo.process(pcm, captured_at)
+            cleaned.append(pcm)
+        pcm = b"".join(cleaned)
+        if not pcm:
+            return
         try:
-            self._send.send_nowait(MicFrame(pcm, captured_at))
+            self._send.send_nowait(MicFrame(pcm, periods[-1][1]))
         except trio.WouldBlock:
             self.dropped += 1
 

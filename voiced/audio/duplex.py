@@ -38,6 +38,7 @@ import trio
 from voiced.audio.capture import Capture
 from voiced.audio.devices import Device, DeviceError, choose_device, list_devices, open_stream
 from voiced.audio.echo import EchoControl
+from voiced.audio.levels import voice_floor_dbfs
 from voiced.audio.playback import Playback
 from voiced.audio.pulse import PulseUnavailable, PulseWatch, watch_for
 from voiced.audio.reference import PlayedAudio
@@ -90,6 +91,7 @@ class Audio:
         self._watch: PulseWatch | None = None
         self._wake: trio.Event | None = None
         self._output_thread = 0
+        self._prompt = True
 
     async def open(self, on_drained: Callable[[], None],
                    on_item_started: Callable[[str, float, float], None]) -> None:
@@ -104,6 +106,13 @@ class Audio:
         self._wake = trio.Event()
         assert self.playback is not None
         self.playback.on_queued = self._wake.set
+
+    def deliver_promptly(self, prompt: bool) -> None:
+        """Every microphone period at once (someone is speaking or being answered), or quiet
+        ones in batches while nothing is going on (see `voiced.audio.capture`)."""
+        self._prompt = prompt
+        if self.capture is not None:
+            self.capture.prompt = prompt
 
     def _open(self, token: trio.lowlevel.TrioToken, on_drained: Callable[[], None],
               on_item_started: Callable[[str, float, float], None]) -> None:
@@ -120,7 +129,9 @@ class Audio:
             self.playback = Playback(out_rate, on_drained=in_trio(on_drained),
                                      on_item_started=in_trio(on_item_started))
             self.playback.default_delay_s = self.output_latency_ms / 1000
-            self.capture = Capture(in_rate, token)
+            floor = voice_floor_dbfs(self.config.vad_threshold)
+            self.capture = Capture(in_rate, token, voice_floor_dbfs=floor)
+            self.capture.prompt = self._prompt
             self._control_echo(out_rate)
             self._in_stream.start_stream()
         except BaseException:
@@ -332,6 +343,7 @@ class Audio:
             "reopened": self.reopened,
             "output_latency_ms": round(self.output_latency_ms, 1),
             "capture_dropped": self.capture.dropped if self.capture else 0,
+            "capture_batches": self.capture.batches if self.capture else 0,
             "playback_queued_ms": round(self.playback.queued_ms) if self.playback else 0,
             "playback_underruns": self.playback.underruns if self.playback else 0,
             "echo": self.echo.describe() if self.echo else EchoControl.closed(self.config.echo),

@@ -24,7 +24,8 @@ import logging
 from typing import Any, Literal
 
 from voiced.audio.aec import EchoCanceller, EchoCancellerUnavailable
-from voiced.audio.gate import SILENT_DBFS, EchoGate, level_dbfs
+from voiced.audio.gate import SILENT_DBFS, EchoGate
+from voiced.audio.levels import level_dbfs
 from voiced.audio.reference import PlayedAudio, PlayedChunk
 from voiced.audio.resample import Resampler
 from voiced.config import WIRE_RATE

@@ -20,8 +20,6 @@ import math
 from collections import deque
 from dataclasses import dataclass
 
-import numpy as np
-
 SILENT_DBFS = -60.0
 """Played audio below this cannot produce an echo that matters (the quietest VAD
 setting of the Realtime API listens from about -70 dBFS, and an echo is quieter
@@ -64,15 +62,6 @@ FALL_DB_PER_S = 10.0
 """How fast the estimate comes down towards quieter measurements. Those are mostly
 the pauses inside speech, where the window's loudest chunk has not reached the mic;
 a 0.3 s pause costs 3 dB, well inside the margin."""
-
-
-def level_dbfs(pcm: bytes | np.ndarray) -> float:
-    """The RMS level of PCM16 samples in dBFS; -inf for digital silence or no samples."""
-    samples = np.frombuffer(pcm, dtype=np.int16) if isinstance(pcm, bytes) else pcm
-    if not samples.size:
-        return -math.inf
-    power = float(np.dot(samples, samples.astype(np.float64))) / samples.size
-    return 10.0 * math.log10(power / 32768.0**2) if power > 0 else -math.inf
 
 
 @dataclass(frozen=True)

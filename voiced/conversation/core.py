@@ -18,8 +18,8 @@ from voiced.realtime.protocol import ClientEvent, ClientEvents, ServerError, nor
 from .actions import Action, CallTool, Message, Publish, Send, State
 from .speech import Speech, pcm_ms
 
-HELD_FRAMES = 500
-"""Microphone frames kept while a session is replaced: 10 s of 20 ms frames."""
+HELD_MS = 10_000
+"""Microphone audio kept while a session is replaced; older audio is let go."""
 DEFERRED_SENDS = 100
 
 
@@ -47,7 +47,8 @@ class Conversation:
         self._turn = 0
         """Counts user turns, so a tool that finishes after the user moved on is not answered."""
         self._replay: list[Message] = []
-        self._held: deque[bytes] = deque(maxlen=HELD_FRAMES)
+        self._held: deque[bytes] = deque()
+        self._held_ms = 0.0
         self.holding = False
         self._deferred: deque[Send] = deque(maxlen=DEFERRED_SENDS)
         self._state = State.CONNECTING
@@ -144,19 +145,27 @@ class Conversation:
             return None
         if not self.connected:
             if self.holding:
-                self._held.append(pcm)
+                self._keep([pcm])
             return None
         return self.events.append_audio(pcm)
 
     def hold(self, frames: Iterable[bytes] = ()) -> None:
         """Keep microphone audio (`frames`, then what comes) until the next session is up."""
         self.holding = True
-        self._held.extend(frames)
+        self._keep(frames)
 
     def release(self) -> None:
         """Keep no audio for a next session (it would be stale by then)."""
         self.holding = False
         self._held.clear()
+        self._held_ms = 0.0
+
+    def _keep(self, frames: Iterable[bytes]) -> None:
+        for pcm in frames:
+            self._held.append(pcm)
+            self._held_ms += pcm_ms(len(pcm))
+        while self._held_ms > HELD_MS:
+            self._held_ms -= pcm_ms(len(self._held.popleft()))
 
     # -- the playback -----------------------------------------------------------------
 
@@ -273,7 +282,7 @@ class Conversation:
         actions += [Send(self.events.add_message(m.role, m.text)) for m in self._replay]
         actions += [Send(self.events.append_audio(pcm)) for pcm in self._held]
         actions += list(self._deferred)
-        held_ms = round(sum(pcm_ms(len(pcm)) for pcm in self._held))
+        held_ms = round(self._held_ms)
         actions.append(Publish("session.connected", {"session_id": self.session_id,
                                                      "replayed_items": len(self._replay),
                                                      "held_audio_ms": held_ms}))

@@ -9,7 +9,7 @@ import pytest
 
 from tests.support.signals import envelope_similarity, silence
 from voiced.audio.aec import EchoCanceller
-from voiced.audio.gate import level_dbfs
+from voiced.audio.levels import level_dbfs
 
 RATE = 24_000
 FRAME = RATE // 50

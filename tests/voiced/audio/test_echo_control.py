@@ -11,7 +11,8 @@ from tests.support.signals import envelope_similarity, silence
 from voiced.audio import echo as echo_module
 from voiced.audio.aec import EchoCancellerUnavailable
 from voiced.audio.echo import AEC_IDLE_S, EchoControl
-from voiced.audio.gate import TAIL_S, level_dbfs
+from voiced.audio.gate import TAIL_S
+from voiced.audio.levels import level_dbfs
 from voiced.audio.reference import PlayedAudio
 
 RATE = 24_000

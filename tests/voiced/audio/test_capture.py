@@ -1,0 +1,141 @@
+"""Capture: periods reach trio whole and in order, quiet ones in batches, loud ones at once.
+
+The callback is driven as PortAudio would drive it, on a fake clock that advances one
+20 ms period per call, so the hangover and the batch length are exact.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+import pyaudio
+import pytest
+import trio
+import trio.testing
+
+from tests.support.signals import tone
+from voiced.audio import capture as capture_module
+from voiced.audio.capture import LOUD_HANGOVER_S, QUIET_BATCH_MS, Capture, MicFrame
+from voiced.config import WIRE_RATE
+
+PERIOD_S = 0.02
+PERIOD = int(WIRE_RATE * PERIOD_S)
+VOICE_FLOOR_DBFS = -40.0
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    clock = Clock()
+    monkeypatch.setattr(capture_module.time, "monotonic", clock.monotonic)
+    return clock
+
+
+def quiet(index: int) -> bytes:
+    """A period of faint hiss (about -70 dBFS), different every time."""
+    noise = np.random.default_rng(index).normal(0, 10, PERIOD)
+    return noise.astype(np.int16).tobytes()
+
+
+def loud() -> bytes:
+    return tone(PERIOD_S, amplitude=0.1).tobytes()  # about -23 dBFS: a voice
+
+
+def run(periods: Iterable[bytes], clock: Clock, *, prompt: bool,
+        echo: object | None = None) -> tuple[Capture, list[MicFrame], list[bytes]]:
+    """Feed `periods` through a Capture's callback; return it, what trio got, and what went in."""
+    fed: list[bytes] = []
+
+    async def main() -> tuple[Capture, list[MicFrame]]:
+        capture = Capture(WIRE_RATE, trio.lowlevel.current_trio_token(), voice_floor_dbfs=VOICE_FLOOR_DBFS)
+        capture.prompt = prompt
+        capture.echo = echo  # type: ignore[assignment]
+        for data in periods:
+            clock.now += PERIOD_S
+            fed.append(data)
+            assert capture.callback(data, PERIOD, {}, 0) == (None, pyaudio.paContinue)
+            await trio.testing.wait_all_tasks_blocked()
+        capture.close()
+        return capture, [frame async for frame in capture.frames]
+
+    capture, frames = trio.run(main)
+    return capture, frames, fed
+
+
+def test_prompt_delivers_every_period_alone(clock: Clock) -> None:
+    capture, frames, fed = run((quiet(i) for i in range(10)), clock, prompt=True)
+    assert [frame.pcm for frame in frames] == fed
+    assert capture.batches == 10
+    assert frames[-1].captured_at == clock.now
+    assert frames[-1].started_at == pytest.approx(clock.now - PERIOD_S)
+
+
+def test_quiet_periods_travel_in_batches_and_nothing_is_lost(clock: Clock) -> None:
+    capture, frames, fed = run((quiet(i) for i in range(50)), clock, prompt=False)
+    per_batch = QUIET_BATCH_MS // 20
+    assert [len(frame.pcm) for frame in frames] == [per_batch * PERIOD * 2] * (50 // per_batch)
+    assert b"".join(frame.pcm for frame in frames) == b"".join(fed)
+    assert capture.batches == 50 // per_batch
+    assert frames[-1].captured_at == clock.now  # the time of its last period
+
+
+def test_a_loud_period_goes_at_once_with_what_waited(clock: Clock) -> None:
+    periods = [quiet(0), quiet(1), loud(), quiet(2), quiet(3)]
+    _, frames, fed = run(periods, clock, prompt=False)
+    assert [frame.pcm for frame in frames] == [b"".join(fed[:3]), fed[3], fed[4]]
+
+
+def test_after_a_loud_period_every_period_goes_alone_for_the_hangover(clock: Clock) -> None:
+    hangover = round(LOUD_HANGOVER_S / PERIOD_S)
+    batch = QUIET_BATCH_MS // 20
+    periods = [loud()] + [quiet(i) for i in range(hangover - 1 + 2 * batch)]
+    _, frames, fed = run(periods, clock, prompt=False)
+    assert [frame.pcm for frame in frames[:hangover]] == fed[:hangover]
+    assert len(frames[-1].pcm) == batch * PERIOD * 2  # then quiet again (give or take the edge period)
+    assert b"".join(fed).startswith(b"".join(frame.pcm for frame in frames))
+
+
+def test_noise_at_voice_level_is_never_held(clock: Clock) -> None:
+    """A noisy room costs what it always did: nothing waits."""
+    hum = [tone(PERIOD_S, freq=100, amplitude=0.015).tobytes() for _ in range(30)]  # about -40 dBFS
+    _, frames, fed = run(hum, clock, prompt=False)
+    assert [frame.pcm for frame in frames] == fed
+
+
+class RecordingEcho:
+    def __init__(self) -> None:
+        self.calls: list[tuple[int, float]] = []
+
+    def process(self, pcm: bytes, captured_at: float) -> bytes:
+        self.calls.append((len(pcm), captured_at))
+        return pcm
+
+
+def test_echo_control_sees_each_period_with_its_own_time(clock: Clock) -> None:
+    echo = RecordingEcho()
+    start = clock.now
+    run((quiet(i) for i in range(20)), clock, prompt=False, echo=echo)
+    assert echo.calls == [(PERIOD * 2, pytest.approx(start + (i + 1) * PERIOD_S)) for i in range(20)]
+
+
+def test_retune_forgets_quiet_periods_of_the_old_stream(clock: Clock) -> None:
+    async def main() -> list[MicFrame]:
+        capture = Capture(48_000, trio.lowlevel.current_trio_token(), voice_floor_dbfs=VOICE_FLOOR_DBFS)
+        capture.prompt = False
+        capture.callback(bytes(PERIOD * 4), PERIOD * 2, {}, 0)  # 20 ms at 48 kHz, waiting
+        capture.retune(WIRE_RATE)
+        capture.prompt = True
+        capture.callback(quiet(1), PERIOD, {}, 0)
+        await trio.testing.wait_all_tasks_blocked()
+        capture.close()
+        return [frame async for frame in capture.frames]
+
+    assert [frame.pcm for frame in trio.run(main)] == [quiet(1)]
