@@ -1,14 +1,16 @@
 """What listening costs before voiced does any work of its own: the CPU floor.
 
-Two measurements, each in a fresh process, over the same kind of PulseAudio null
-device the suite uses:
-- PortAudio's input stream at 20 ms periods with a callback that does nothing;
-- trio woken from a thread every 20 ms (`run_sync_soon`, as the capture callback does),
-  the frame passed through two memory channels (capture -> microphone task -> sender).
+Measurements, each in a fresh process, over the same kind of PulseAudio null device the
+suite uses:
+- PortAudio's input stream with a callback that does nothing, at 20 and 40 ms periods;
+- trio woken from a thread (`run_sync_soon`, as the capture callback does) with a frame
+  passed through two memory channels (capture -> microphone task -> sender), every
+  20 ms (each period of a 20 ms stream) and every 200 ms (quiet audio in batches).
 
-Their sum is what any trio daemon with a PortAudio callback pays per 20 ms frame on this
-machine; voiced's own share of its listening CPU is what `bench/realtime.py` measures
-above it. Run: `.venv/bin/python bench/listening_floor.py`; results go to
+They show where listening's CPU goes on this machine, and why voiced captures at 40 ms
+and hands quiet audio to trio in batches (`voiced.audio.capture`); voiced's own share
+is what `bench/realtime.py` measures above it. Run:
+`.venv/bin/python bench/listening_floor.py`; results go to
 bench/results/listening_floor.txt.
 """
 
@@ -32,7 +34,8 @@ SECONDS = 15
 INPUT_STREAM = """
 import os, sys, time, pyaudio
 pa = pyaudio.PyAudio()
-stream = pa.open(format=pyaudio.paInt16, channels=1, rate=24000, input=True, frames_per_buffer=480,
+period = 24 * int(sys.argv[2])  # frames at 24 kHz
+stream = pa.open(format=pyaudio.paInt16, channels=1, rate=24000, input=True, frames_per_buffer=period,
                  stream_callback=lambda *a: (None, pyaudio.paContinue))
 time.sleep(1.0)
 before, started = os.times(), time.monotonic()
@@ -44,7 +47,7 @@ print((after.user + after.system - before.user - before.system) / (time.monotoni
 TRIO_HOPS = """
 import os, sys, threading, time, trio
 
-async def main(seconds):
+async def main(seconds, every_s):
     token = trio.lowlevel.current_trio_token()
     frames_in, frames = trio.open_memory_channel(100)
     outbox_in, outbox = trio.open_memory_channel(100)
@@ -52,7 +55,7 @@ async def main(seconds):
 
     def audio_thread():
         frame = bytes(960)
-        while not stop.wait(0.02):
+        while not stop.wait(every_s):
             token.run_sync_soon(frames_in.send_nowait, frame)
 
     async def microphone():
@@ -77,26 +80,29 @@ async def main(seconds):
         thread.join()
         nursery.cancel_scope.cancel()
 
-trio.run(main, float(sys.argv[1]))
+trio.run(main, float(sys.argv[1]), int(sys.argv[2]) / 1000)
 """
 
 
-def measure(code: str, env: dict[str, str]) -> float:
-    result = subprocess.run([sys.executable, "-c", code, str(SECONDS)], env=env, capture_output=True,
+def measure(code: str, ms: int, env: dict[str, str]) -> float:
+    result = subprocess.run([sys.executable, "-c", code, str(SECONDS), str(ms)], env=env, capture_output=True,
                             text=True, check=True)
     return float(result.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
     with PulseServer() as pulse:
-        stream = measure(INPUT_STREAM, pulse.env)
-    hops = measure(TRIO_HOPS, dict(os.environ))
+        stream = {ms: measure(INPUT_STREAM, ms, pulse.env) for ms in (20, 40)}
+    hops = {ms: measure(TRIO_HOPS, ms, dict(os.environ)) for ms in (20, 200)}
     lines = [
         f"listening CPU floor, {time.strftime('%Y-%m-%d %H:%M')}, {platform.node()}, {os.cpu_count()} cores,"
         f" Python {platform.python_version()}, {SECONDS} s each",
-        f"PortAudio input stream, 20 ms periods, empty callback:  {stream:.2f} % of one core",
-        f"trio woken every 20 ms, frame through two channels:     {hops:.2f} % of one core",
-        f"together, before any work of voiced's own:              {stream + hops:.2f} % of one core",
+        f"PortAudio input stream, 20 ms periods, empty callback:  {stream[20]:.2f} % of one core",
+        f"PortAudio input stream, 40 ms periods, empty callback:  {stream[40]:.2f} % of one core",
+        f"trio woken every 20 ms, frame through two channels:     {hops[20]:.2f} % of one core",
+        f"trio woken every 200 ms, frame through two channels:    {hops[200]:.2f} % of one core",
+        f"20 ms periods, each handed to trio (voiced before):     {stream[20] + hops[20]:.2f} % of one core",
+        f"40 ms periods, quiet ones in 200 ms batches (voiced):   {stream[40] + hops[200]:.2f} % of one core",
     ]
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text("\n".join(lines) + "\n")

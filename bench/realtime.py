@@ -7,7 +7,8 @@ Measures what voiced itself adds and controls:
 - barge-in: from the simulator sending `speech_started` to the speaker sink going
   silent (measured on the speaker sink's monitor), and how far the truncate's
   `audio_end_ms` is from what the monitor heard;
-- CPU while listening: the daemon's user+system time over a quiet stretch.
+- CPU while listening: the daemon's user+system time over a quiet stretch, and over a
+  stretch of steady hiss near a voice's level (see `voiced.audio.capture`).
 
 Run: `.venv/bin/python bench/realtime.py [--barge-ins 10] [--listen-s 20]`; results go
 to bench/results/realtime.txt (and are printed).
@@ -37,6 +38,8 @@ from tests.support.signals import active_spans, energy_envelope, silence, speak 
 
 RATE = 24_000
 RESULTS = ROOT / "bench" / "results" / "realtime.txt"
+LISTEN_WINDOWS = 4
+"""The listening stretch is measured in this many windows, to show how steady it is."""
 SPAN_RESOLUTION_MS = 2
 """How finely what the speaker played is measured; at 10 ms the truncate error reads as
 10 ms whatever it is, since both ends of the span round to a window."""
@@ -45,6 +48,19 @@ SPAN_RESOLUTION_MS = 2
 def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def listening_cpu(daemon: DaemonProcess, seconds: float) -> tuple[float, float, list[float]]:
+    """The daemon's CPU (% of a core) over `seconds`, how often it handed microphone audio
+    to trio (a second), and the CPU of each of `LISTEN_WINDOWS` windows."""
+    batches = daemon.status()["devices"]["capture_batches"]
+    windows = []
+    for _ in range(LISTEN_WINDOWS):
+        before, started = cpu_seconds(daemon.process.pid), time.monotonic()
+        time.sleep(seconds / LISTEN_WINDOWS)
+        windows.append((cpu_seconds(daemon.process.pid) - before) / (time.monotonic() - started) * 100)
+    handed = (daemon.status()["devices"]["capture_batches"] - batches) / seconds
+    return statistics.fmean(windows), handed, windows
 
 
 def percentiles(values: list[float]) -> str:
@@ -83,9 +99,12 @@ def main() -> None:
         daemon = DaemonProcess(folder, env)
         try:
             time.sleep(2.0)
-            before, started = cpu_seconds(daemon.process.pid), time.monotonic()
-            time.sleep(args.listen_s)
-            cpu = (cpu_seconds(daemon.process.pid) - before) / (time.monotonic() - started) * 100
+            cpu, wakeups, windows = listening_cpu(daemon, args.listen_s)
+            hiss = (np.random.default_rng(1).standard_normal(round(RATE * (args.listen_s + 12))) * 180)
+            noise = pulse.play_into_mic(hiss.astype(np.int16))  # about -45 dBFS, near a voice's level
+            time.sleep(10.0)  # for the capture to learn the room's noise floor
+            noisy_cpu, noisy_wakeups, _ = listening_cpu(daemon, args.listen_s)
+            noise.wait(10)
 
             speaker = pulse.record_speaker()
             speaker.wait_for_data()
@@ -138,7 +157,11 @@ def main() -> None:
         f"truncate vs heard (|error|):  {percentiles(truncate_error)}"
         f" (heard measured to {SPAN_RESOLUTION_MS} ms)",
         f"playback underruns:           {status['devices'].get('playback_underruns', 'n/a')}",
-        f"CPU while listening:          {cpu:.2f} % of one core over {args.listen_s:g} s",
+        f"CPU while listening:          {cpu:.2f} % of one core over {args.listen_s:g} s"
+        f" (windows {', '.join(f'{w:.2f}' for w in windows)});"
+        f" microphone audio handed to trio {wakeups:.1f} times a second",
+        f"CPU with steady hiss at -45 dBFS: {noisy_cpu:.2f} % of one core over {args.listen_s:g} s;"
+        f" microphone audio handed to trio {noisy_wakeups:.1f} times a second",
         "raw: " + json.dumps({"to_silence_ms": [round(v, 1) for v in to_silence],
                               "truncate_error_ms": [round(v, 1) for v in truncate_error]}),
     ]

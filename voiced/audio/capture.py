@@ -6,9 +6,10 @@ frames; when the consumer falls behind, new frames are dropped and counted rathe
 held up in the audio thread.
 
 Waking the trio thread is most of what listening costs, so while nothing is going on
-(the room is quiet, nobody is speaking or being answered) periods travel in batches of
-`QUIET_BATCH_MS`. Anything as loud as a voice goes at once, together with what waited
-before it, and so does everything while the daemon says it is `prompt`: every period
+(nobody is speaking or being answered, and the room is quiet or only steadily noisy)
+periods travel in batches of `QUIET_BATCH_MS`. Anything that may be a voice (near a
+voice's level and above the room's noise) goes at once, together with what waited
+before it, and so does everything while the daemon says it is `prompt`. Every period
 keeps its own capture time, so echo control and the server's timeline see exactly what
 they would have seen period by period; only quiet audio is late, by at most a batch.
 """
@@ -43,7 +44,17 @@ has quiet gaps, and the server should hear the end of a phrase without delay."""
 
 QUIET_MARGIN_DB = 10.0
 """Periods more than this below `[audio] vad_threshold`'s level may wait: a soft start
-of speech is not mistaken for quiet, and a noisy room simply never waits."""
+of speech is not mistaken for quiet."""
+
+NOISE_MARGIN_DB = 6.0
+"""In a room noisier than that, periods within this of the noise floor may wait too:
+a fan or a hum is not a voice, and a voice rises above it."""
+
+NOISE_RISE_DB_PER_S = 3.0
+"""The noise floor follows quieter periods at once and louder ones this slowly, so a fan
+that starts is learned in seconds while a few seconds of speech barely move it."""
+
+NOISE_START_DBFS = -70.0
 
 
 @dataclass(frozen=True)
@@ -78,6 +89,8 @@ class Capture:
         self.prompt = True
         """Deliver every period at once (set from the trio thread; read by the callback)."""
         self.quiet_below_dbfs = voice_floor_dbfs - QUIET_MARGIN_DB
+        self.noise_dbfs = NOISE_START_DBFS
+        """The room's noise floor, as the quietest recent periods measure it."""
         self.batches = 0
         """Deliveries to the trio thread (fewer than periods while it is quiet)."""
         self._waiting: list[tuple[bytes, float]] = []
@@ -100,8 +113,8 @@ class Capture:
             return None, pyaudio.paContinue
         self._waiting.append((in_data, now))
         self._waiting_frames += frame_count
-        if (self.prompt or self._waiting_frames * 1000 >= QUIET_BATCH_MS * self.rate
-                or self._loud(in_data, now)):
+        if (self.prompt or self._loud(in_data, frame_count, now)
+                or self._waiting_frames * 1000 >= QUIET_BATCH_MS * self.rate):
             periods, self._waiting, self._waiting_frames = self._waiting, [], 0
             try:
                 self._token.run_sync_soon(self._deliver, periods)
@@ -109,8 +122,12 @@ class Capture:
                 return None, pyaudio.paComplete
         return None, pyaudio.paContinue
 
-    def _loud(self, data: bytes, now: float) -> bool:
-        if level_dbfs(data) >= self.quiet_below_dbfs:
+    def _loud(self, data: bytes, frame_count: int, now: float) -> bool:
+        """Whether this period, or one less than `LOUD_HANGOVER_S` ago, may be a voice."""
+        level = level_dbfs(data)
+        risen = self.noise_dbfs + NOISE_RISE_DB_PER_S * frame_count / self.rate
+        self.noise_dbfs = max(min(level, risen), NOISE_START_DBFS)
+        if level >= max(self.quiet_below_dbfs, self.noise_dbfs + NOISE_MARGIN_DB):
             self._loud_until = now + LOUD_HANGOVER_S
         return now < self._loud_until
 

@@ -52,7 +52,10 @@ OUTPUT_IDLE_S = 1.5
 (`voiced.audio.echo.AEC_IDLE_S` after the echo tail): it is asleep before the reference
 it gets from the output callback has a gap."""
 CHECK_S = 0.25
-"""How often `supervise()` looks at the streams when nothing wakes it."""
+"""How often `supervise()` looks at the streams when nothing wakes it, while the speaker plays."""
+IDLE_CHECK_S = 1.0
+"""... and while it does not: only the microphone can stall then, and each look wakes the
+trio thread (what listening costs is mostly such wake-ups)."""
 STALL_S = 1.0
 """A running stream whose callback did not come for this long is stuck."""
 RECOVERED_AFTER_S = 1.5
@@ -224,7 +227,7 @@ class Audio:
                   and time.monotonic() - reopened_at > RECOVERED_AFTER_S):
                 attempts = 0
                 self._recover(on_problem)
-            with trio.move_on_after(CHECK_S):
+            with trio.move_on_after(CHECK_S if self._output_running or self.health != "ok" else IDLE_CHECK_S):
                 await self._wake.wait()
 
     async def _follow_playback(self, now: float) -> list[str]:

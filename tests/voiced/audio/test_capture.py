@@ -58,13 +58,22 @@ def run(periods: Iterable[bytes], clock: Clock, *, prompt: bool,
         capture = Capture(WIRE_RATE, trio.lowlevel.current_trio_token(), voice_floor_dbfs=VOICE_FLOOR_DBFS)
         capture.prompt = prompt
         capture.echo = echo  # type: ignore[assignment]
-        for data in periods:
-            clock.now += PERIOD_S
-            fed.append(data)
-            assert capture.callback(data, PERIOD, {}, 0) == (None, pyaudio.paContinue)
-            await trio.testing.wait_all_tasks_blocked()
-        capture.close()
-        return capture, [frame async for frame in capture.frames]
+        frames: list[MicFrame] = []
+
+        async def consume() -> None:
+            async for frame in capture.frames:
+                frames.append(frame)
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(consume)
+            for data in periods:
+                clock.now += PERIOD_S
+                fed.append(data)
+                assert capture.callback(data, PERIOD, {}, 0) == (None, pyaudio.paContinue)
+                await trio.testing.wait_all_tasks_blocked()
+            capture.close()
+        assert capture.dropped == 0
+        return capture, frames
 
     capture, frames = trio.run(main)
     return capture, frames, fed
@@ -103,11 +112,19 @@ def test_after_a_loud_period_every_period_goes_alone_for_the_hangover(clock: Clo
     assert b"".join(fed).startswith(b"".join(frame.pcm for frame in frames))
 
 
-def test_noise_at_voice_level_is_never_held(clock: Clock) -> None:
-    """A noisy room costs what it always did: nothing waits."""
-    hum = [tone(PERIOD_S, freq=100, amplitude=0.015).tobytes() for _ in range(30)]  # about -40 dBFS
-    _, frames, fed = run(hum, clock, prompt=False)
-    assert [frame.pcm for frame in frames] == fed
+def hum(amplitude: float = 0.008) -> bytes:
+    return tone(PERIOD_S, freq=100, amplitude=amplitude).tobytes()  # about -45 dBFS
+
+
+def test_a_steady_hum_is_learned_and_a_voice_over_it_still_goes_at_once(clock: Clock) -> None:
+    periods = [hum() for _ in range(round(12 / PERIOD_S))] + [loud(), hum()]
+    capture, frames, fed = run(periods, clock, prompt=False)
+    sizes = [len(frame.pcm) // (PERIOD * 2) for frame in frames]
+    assert sizes[:25] == [1] * 25, "a new noise goes at once until it is known"
+    assert sizes[-3] == QUIET_BATCH_MS // 20, "a known hum waits"
+    assert frames[-2].pcm.endswith(fed[-2]), "a voice over it does not"
+    assert frames[-1].pcm == fed[-1]
+    assert -47 < capture.noise_dbfs < -43
 
 
 class RecordingEcho:
