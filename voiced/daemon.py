@@ -103,6 +103,9 @@ class Daemon:
         self._nursery: trio.Nursery | None = None
         self._quiet_since: float | None = None
         self._when_quiet: list[Callable[[], None]] = []
+        self._mic_opened_at = 0.0
+        """Microphone audio captured before this (monotonic) is never sent: it was captured
+        while paused, or before push-to-talk was pressed, and quiet audio arrives late."""
         self.sessions = SessionKeeper(self)
         self.listening = Listening(self)
         self.plugins = PluginHost(settings)
@@ -184,6 +187,8 @@ class Daemon:
             await self._plugins_reloaded.wait()
         self.url = self._realtime_url()
         self.usage.reprice(settings.api.model, settings.prices)
+        self.audio.set_vad_threshold(settings.audio.vad_threshold)
+        self.listening.ear.set_threshold(settings.audio.vad_threshold)
         if settings.api.key is not None:
             logs.redact(settings.api.key.get_secret_value())
         await self.prepare_session()
@@ -272,6 +277,9 @@ class Daemon:
         async for frame in self.audio.capture.frames:
             if self.listening.hear(frame.pcm):
                 continue  # standby: the frame stays on this machine
+            frame = frame.since(self._mic_opened_at)
+            if not frame.pcm:
+                continue
             if not self.conversation.paused:
                 self.plugins.record("in", frame.pcm, frame.started_at)
             event = self.conversation.microphone_frame(frame.pcm)
@@ -426,6 +434,8 @@ class Daemon:
         self.apply(self.conversation.pause())
 
     def resume(self) -> None:
+        if self.conversation.paused:
+            self._mic_opened_at = time.monotonic()
         self.apply(self.conversation.resume())
 
     def standby(self) -> None:
@@ -434,6 +444,8 @@ class Daemon:
 
     def talk(self, start: bool, seconds: float | None = None) -> None:
         """Push-to-talk; with `seconds`, the turn ends by itself."""
+        if start and not self.conversation.talking:
+            self._mic_opened_at = time.monotonic()
         self.apply(self.conversation.talk(start))
         if start and seconds is not None and self._nursery is not None:
             self._nursery.start_soon(self._talk_for, seconds)

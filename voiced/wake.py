@@ -54,6 +54,10 @@ class WakeListener:
         self._pre_roll: deque[bytes] = deque()
         self._pre_roll_bytes = 0
 
+    def set_threshold(self, threshold: float) -> None:
+        """`[audio] vad_threshold` changed."""
+        self.floor_dbfs = voice_floor_dbfs(threshold)
+
     def feed(self, pcm: bytes) -> str | None:
         """Keep the frame; return what woke us ("voice" or "wake word") or None."""
         self._keep(pcm)
@@ -90,4 +94,6 @@ class WakeListener:
             chunk, self._pending = self._pending[:step], self._pending[step:]
             loud = level_dbfs(chunk) >= self.floor_dbfs
             self._recent.append(loud and self._vad.is_speech(chunk, VAD_RATE))
-        return sum(self._recent) >= VOICED_NEEDED
+            if sum(self._recent) >= VOICED_NEEDED:
+                return True  # now, not after the rest of a long frame
+        return False

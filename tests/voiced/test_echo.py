@@ -109,7 +109,7 @@ def test_without_echo_control_the_assistant_interrupts_itself(
         daemon.rpc("say", {"text": "What is the weather like?"})
         wait_for(lambda: simulator.sent("input_audio_buffer.speech_started"), 10,
                  "the assistant's own voice to start a user turn")
-        assert simulator.sent("response.cancelled") or simulator.sent("response.done")
+        wait_for(lambda: simulator.sent("response.done"), 5, "the answer to end (cut off or not)")
     finally:
         stop(simulator, daemon)
 

@@ -9,16 +9,18 @@ Waking the trio thread is most of what listening costs, so while nothing is goin
 (nobody is speaking or being answered, and the room is quiet or only steadily noisy)
 periods travel in batches of `QUIET_BATCH_MS`. Anything that may be a voice (near a
 voice's level and above the room's noise) goes at once, together with what waited
-before it, and so does everything while the daemon says it is `prompt`. Every period
-keeps its own capture time, so echo control and the server's timeline see exactly what
-they would have seen period by period; only quiet audio is late, by at most a batch.
+before it, and so does everything while the daemon says it is `prompt` and while the
+echo canceller runs (it needs the speaker's reference and the microphone in step).
+Every period keeps its own capture time for the echo gate, and a frame says when its
+first sample came in, so the daemon can tell what was captured before a resume; only
+quiet audio is late, by at most a batch.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pyaudio
 import trio
@@ -30,16 +32,15 @@ from voiced.config import WIRE_RATE
 
 log = logging.getLogger("voiced.audio")
 
-QUEUE_FRAMES = 100
-"""Two seconds of 20 ms frames: enough to ride out a busy moment, small enough to stay live."""
+QUEUE_FRAMES = 50
+"""Frames the trio side may fall behind by: two seconds of 40 ms periods (longer while
+they are quiet batches). Enough to ride out a busy moment, small enough to stay live."""
 
 QUIET_BATCH_MS = 200
-"""How much quiet audio may wait for company. The server's VAD looks back 300 ms for the
-start of speech (`prefix_padding_ms`), and the loud period that starts speech takes
-what waited with it, so the wait costs the conversation nothing."""
+"""How much quiet audio may wait for company: the most that quiet audio is late by."""
 
 LOUD_HANGOVER_S = 1.0
-"""After a period as loud as a voice, every period goes at once for this long: speech
+"""After a period that may be a voice, every period goes at once for this long: speech
 has quiet gaps, and the server should hear the end of a phrase without delay."""
 
 QUIET_MARGIN_DB = 10.0
@@ -48,13 +49,15 @@ of speech is not mistaken for quiet."""
 
 NOISE_MARGIN_DB = 6.0
 """In a room noisier than that, periods within this of the noise floor may wait too:
-a fan or a hum is not a voice, and a voice rises above it."""
+a fan or a hum is not a voice, and a voice stands out of it."""
 
 NOISE_RISE_DB_PER_S = 3.0
 """The noise floor follows quieter periods at once and louder ones this slowly, so a fan
 that starts is learned in seconds while a few seconds of speech barely move it."""
 
-NOISE_START_DBFS = -70.0
+NOISE_FLOOR_MIN_DBFS = -70.0
+"""Where the noise floor starts and how low it may go (digital silence would take it to
+minus infinity, from where it could never rise)."""
 
 
 @dataclass(frozen=True)
@@ -62,17 +65,27 @@ class MicFrame:
     """Microphone audio at the wire's rate: one period, or a batch of quiet ones."""
 
     pcm: bytes
+    started_at: float
+    """When its first sample came in: the callback time of its first period less that
+    period's length (`time.monotonic()`, late by the device's input latency)."""
     captured_at: float
-    """`time.monotonic()` when the callback received its last period."""
+    """`time.monotonic()` of the callback that brought its last period."""
 
-    @property
-    def started_at(self) -> float:
-        """`captured_at` less the frame's duration: when its first sample came in, on the same clock."""
-        return self.captured_at - len(self.pcm) / 2 / WIRE_RATE
+    def since(self, moment: float) -> MicFrame:
+        """The part of this frame captured from `moment` on (all of it, or nothing)."""
+        if moment <= self.started_at:
+            return self
+        skip = min(len(self.pcm) // 2, round((moment - self.started_at) * WIRE_RATE))
+        return replace(self, pcm=self.pcm[skip * 2:], started_at=self.started_at + skip / WIRE_RATE)
 
 
 class Capture:
-    """One input stream delivering `MicFrame`s into a bounded trio channel."""
+    """One input stream delivering `MicFrame`s into a bounded trio channel.
+
+    `callback` runs in PortAudio's thread and owns the periods waiting to be delivered;
+    everything else runs in the trio thread, except `retune`, which runs while the
+    stream is closed.
+    """
 
     def __init__(self, device_rate: int, trio_token: trio.lowlevel.TrioToken, *,
                  voice_floor_dbfs: float) -> None:
@@ -89,7 +102,7 @@ class Capture:
         self.prompt = True
         """Deliver every period at once (set from the trio thread; read by the callback)."""
         self.quiet_below_dbfs = voice_floor_dbfs - QUIET_MARGIN_DB
-        self.noise_dbfs = NOISE_START_DBFS
+        self.noise_dbfs = NOISE_FLOOR_MIN_DBFS
         """The room's noise floor, as the quietest recent periods measure it."""
         self.batches = 0
         """Deliveries to the trio thread (fewer than periods while it is quiet)."""
@@ -97,8 +110,12 @@ class Capture:
         self._waiting_frames = 0
         self._loud_until = -1.0
 
+    def set_voice_floor(self, voice_floor_dbfs: float) -> None:
+        """`[audio] vad_threshold` changed."""
+        self.quiet_below_dbfs = voice_floor_dbfs - QUIET_MARGIN_DB
+
     def retune(self, device_rate: int) -> None:
-        """The device was reopened at another rate."""
+        """The device was reopened, maybe at another rate (call while the stream is closed)."""
         self._waiting, self._waiting_frames = [], 0  # quiet periods of the stream that is gone
         if device_rate != self.rate:
             self.rate = device_rate
@@ -113,39 +130,58 @@ class Capture:
             return None, pyaudio.paContinue
         self._waiting.append((in_data, now))
         self._waiting_frames += frame_count
-        if (self.prompt or self._loud(in_data, frame_count, now)
-                or self._waiting_frames * 1000 >= QUIET_BATCH_MS * self.rate):
+        if self.prompt or self._cancelling_echo():
+            go = True  # the noise floor is not followed meanwhile: speech would raise it
+        else:
+            loud = self._may_be_voice(in_data, frame_count, now)
+            go = loud or self._waiting_frames * 1000 >= QUIET_BATCH_MS * self.rate
+        if go:
             periods, self._waiting, self._waiting_frames = self._waiting, [], 0
             try:
-                self._token.run_sync_soon(self._deliver, periods)
+                self._token.run_sync_soon(self._deliver, periods, self._resample)
             except trio.RunFinishedError:
                 return None, pyaudio.paComplete
         return None, pyaudio.paContinue
 
-    def _loud(self, data: bytes, frame_count: int, now: float) -> bool:
-        """Whether this period, or one less than `LOUD_HANGOVER_S` ago, may be a voice."""
+    def _cancelling_echo(self) -> bool:
+        """The canceller must get the played reference and the microphone in step."""
+        return self.echo is not None and self.echo.aec_active
+
+    def _may_be_voice(self, data: bytes, frame_count: int, now: float) -> bool:
+        """Whether this period, or one less than `LOUD_HANGOVER_S` ago, may be a voice:
+        near a voice's level and out of the room's noise. Follows the noise floor."""
         level = level_dbfs(data)
         risen = self.noise_dbfs + NOISE_RISE_DB_PER_S * frame_count / self.rate
-        self.noise_dbfs = max(min(level, risen), NOISE_START_DBFS)
+        self.noise_dbfs = max(min(level, risen), NOISE_FLOOR_MIN_DBFS)
         if level >= max(self.quiet_below_dbfs, self.noise_dbfs + NOISE_MARGIN_DB):
             self._loud_until = now + LOUD_HANGOVER_S
         return now < self._loud_until
 
-    def _deliver(self, periods: list[tuple[bytes, float]]) -> None:
+    def _deliver(self, periods: list[tuple[bytes, float]], resample: Resampler) -> None:
+        """In trio: clean the periods (each with its own capture time) and queue them as one frame.
+
+        `resample` is the one of the stream they came from: a reopened device may have
+        another rate.
+        """
         self.batches += 1
         cleaned = []
         for data, captured_at in periods:
-            pcm = self._resample(data)
+            pcm = resample(data)
             if self.echo is not None:
                 pcm = self.echo.process(pcm, captured_at)
             cleaned.append(pcm)
         pcm = b"".join(cleaned)
         if not pcm:
             return
+        first, first_at = periods[0]
+        started_at = first_at - len(first) / 2 / resample.from_rate
         try:
-            self._send.send_nowait(MicFrame(pcm, periods[-1][1]))
+            self._send.send_nowait(MicFrame(pcm, started_at, periods[-1][1]))
         except trio.WouldBlock:
             self.dropped += 1
+        except trio.ClosedResourceError:
+            pass  # shutting down: a delivery was still on its way
 
     def close(self) -> None:
+        """No more frames (call in the trio thread)."""
         self._send.close()

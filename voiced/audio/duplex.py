@@ -52,10 +52,12 @@ OUTPUT_IDLE_S = 1.5
 (`voiced.audio.echo.AEC_IDLE_S` after the echo tail): it is asleep before the reference
 it gets from the output callback has a gap."""
 CHECK_S = 0.25
-"""How often `supervise()` looks at the streams when nothing wakes it, while the speaker plays."""
+"""How often `supervise()` looks at the streams when nothing wakes it: while the speaker
+plays (it stops `OUTPUT_IDLE_S` after the last sound) or a device is in trouble."""
 IDLE_CHECK_S = 1.0
-"""... and while it does not: only the microphone can stall then, and each look wakes the
-trio thread (what listening costs is mostly such wake-ups)."""
+"""How often otherwise. Only the microphone can stall then, noticed within
+`STALL_S + IDLE_CHECK_S`; each look wakes the trio thread, and wake-ups are most of what
+listening costs."""
 STALL_S = 1.0
 """A running stream whose callback did not come for this long is stuck."""
 RECOVERED_AFTER_S = 1.5
@@ -109,6 +111,12 @@ class Audio:
         self._wake = trio.Event()
         assert self.playback is not None
         self.playback.on_queued = self._wake.set
+
+    def set_vad_threshold(self, threshold: float) -> None:
+        """`[audio] vad_threshold` changed: what counts as quiet enough to wait changes too."""
+        self.config = self.config.model_copy(update={"vad_threshold": threshold})
+        if self.capture is not None:
+            self.capture.set_voice_floor(voice_floor_dbfs(threshold))
 
     def deliver_promptly(self, prompt: bool) -> None:
         """Every microphone period at once (someone is speaking or being answered), or quiet
@@ -309,11 +317,11 @@ class Audio:
     async def close(self) -> None:
         """Stop the streams and release PortAudio; safe to call twice."""
         await trio.to_thread.run_sync(self._close)
+        if self.capture is not None:
+            self.capture.close()  # in trio: channels are not thread-safe
 
     def _close(self) -> None:
         self._release()
-        if self.capture is not None:
-            self.capture.close()
         if self._watch is not None:
             self._watch.close()
             self._watch = None

@@ -32,7 +32,8 @@ path, and a latency PortAudio under-reports (the pulse plugin's figure is an est
 
 LEAD_S = 0.06
 """How early an echo may arrive relative to the reported latencies: over-reported
-device latency and callback jitter (one or two 20 ms periods)."""
+device latency and callback jitter (PortAudio's input latency figure counts whole
+periods, and the input's are 40 ms by default)."""
 
 MARGIN_DB = 10.0
 """How much louder than the predicted echo a frame must be to pass. A conservative

@@ -130,6 +130,7 @@ def test_a_steady_hum_is_learned_and_a_voice_over_it_still_goes_at_once(clock: C
 class RecordingEcho:
     def __init__(self) -> None:
         self.calls: list[tuple[int, float]] = []
+        self.aec_active = False
 
     def process(self, pcm: bytes, captured_at: float) -> bytes:
         self.calls.append((len(pcm), captured_at))
@@ -156,3 +157,43 @@ def test_retune_forgets_quiet_periods_of_the_old_stream(clock: Clock) -> None:
         return [frame async for frame in capture.frames]
 
     assert [frame.pcm for frame in trio.run(main)] == [quiet(1)]
+
+
+def test_a_batch_on_its_way_keeps_the_rate_of_the_stream_it_came_from(clock: Clock) -> None:
+    async def main() -> list[MicFrame]:
+        capture = Capture(48_000, trio.lowlevel.current_trio_token(), voice_floor_dbfs=VOICE_FLOOR_DBFS)
+        capture.callback(tone(0.04, rate=48_000).tobytes(), 1920, {}, 0)  # queued, not yet delivered
+        capture.retune(WIRE_RATE)  # the device came back at 24 kHz meanwhile
+        await trio.testing.wait_all_tasks_blocked()
+        capture.close()
+        return [frame async for frame in capture.frames]
+
+    [frame] = trio.run(main)
+    assert len(frame.pcm) < 1920 * 2  # resampled from 48 kHz, not passed through as 24 kHz
+
+
+def test_while_the_canceller_runs_every_period_goes_at_once(clock: Clock) -> None:
+    echo = RecordingEcho()
+    echo.aec_active = True
+    _, frames, fed = run((quiet(i) for i in range(10)), clock, prompt=False, echo=echo)
+    assert [frame.pcm for frame in frames] == fed
+
+
+def test_since_keeps_what_was_captured_from_a_moment_on() -> None:
+    pcm = np.arange(4800, dtype=np.int16).tobytes()  # 200 ms
+    frame = MicFrame(pcm, started_at=10.0, captured_at=10.2)
+    assert frame.since(9.0) is frame
+    later = frame.since(10.05)
+    assert later.pcm == pcm[1200 * 2:] and later.started_at == pytest.approx(10.05)
+    assert later.captured_at == 10.2
+    assert frame.since(10.3).pcm == b""
+
+
+def test_a_delivery_after_close_is_dropped_quietly(clock: Clock) -> None:
+    async def main() -> None:
+        capture = Capture(WIRE_RATE, trio.lowlevel.current_trio_token(), voice_floor_dbfs=VOICE_FLOOR_DBFS)
+        capture.callback(quiet(0), PERIOD, {}, 0)  # on its way when the daemon shuts down
+        capture.close()
+        await trio.testing.wait_all_tasks_blocked()
+
+    trio.run(main)
