@@ -109,7 +109,7 @@ def main() -> None:
             speaker = pulse.record_speaker()
             speaker.wait_for_data()
             pulse.play_into_mic(np.concatenate([question, silence(0.8)])).wait(15)
-            to_silence, truncate_error = [], []
+            to_silence, truncate_error, onset = [], [], []
             for _ in range(args.barge_ins):
                 daemon.wait_state("speaking", timeout=20)
                 time.sleep(random.uniform(0.8, 1.6))
@@ -144,6 +144,7 @@ def main() -> None:
             if spans:
                 heard_ms = (spans[-1][1] - spans[0][0]) * 1000
                 truncate_error.append(abs(record["event"]["audio_end_ms"] - heard_ms))
+                onset.append((speaker.wall_time_of(begin + spans[0][0] * RATE) - answer) * 1000)
 
     audio_path = status["audio_path"]
     lines = [
@@ -163,7 +164,8 @@ def main() -> None:
         f"CPU with steady hiss at -45 dBFS: {noisy_cpu:.2f} % of one core over {args.listen_s:g} s;"
         f" microphone audio handed to trio {noisy_wakeups:.1f} times a second",
         "raw: " + json.dumps({"to_silence_ms": [round(v, 1) for v in to_silence],
-                              "truncate_error_ms": [round(v, 1) for v in truncate_error]}),
+                              "truncate_error_ms": [round(v, 1) for v in truncate_error],
+                              "answer_onset_ms": [round(v, 1) for v in onset]}),
     ]
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text("\n".join(lines) + "\n")
