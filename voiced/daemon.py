@@ -104,8 +104,7 @@ class Daemon:
         self._quiet_since: float | None = None
         self._when_quiet: list[Callable[[], None]] = []
         self._mic_opened_at = 0.0
-        """Microphone audio captured before this (monotonic) is never sent: it was captured
-        while paused, or before push-to-talk was pressed, and quiet audio arrives late."""
+        """Microphone audio captured before this (monotonic) is never sent: see `send_audio_from_now`."""
         self.sessions = SessionKeeper(self)
         self.listening = Listening(self)
         self.plugins = PluginHost(settings)
@@ -433,9 +432,14 @@ class Daemon:
     def pause(self) -> None:
         self.apply(self.conversation.pause())
 
+    def send_audio_from_now(self) -> None:
+        """Send no microphone audio captured before this moment, though some may still be
+        on its way (quiet audio travels in batches, see `voiced.audio.capture`)."""
+        self._mic_opened_at = time.monotonic()
+
     def resume(self) -> None:
         if self.conversation.paused:
-            self._mic_opened_at = time.monotonic()
+            self.send_audio_from_now()
         self.apply(self.conversation.resume())
 
     def standby(self) -> None:
@@ -445,7 +449,7 @@ class Daemon:
     def talk(self, start: bool, seconds: float | None = None) -> None:
         """Push-to-talk; with `seconds`, the turn ends by itself."""
         if start and not self.conversation.talking:
-            self._mic_opened_at = time.monotonic()
+            self.send_audio_from_now()
         self.apply(self.conversation.talk(start))
         if start and seconds is not None and self._nursery is not None:
             self._nursery.start_soon(self._talk_for, seconds)

@@ -81,6 +81,8 @@ class Listening:
         log.info("waking up (%s)", reason)
         self.last_reason, self.last_change = reason, time.monotonic()
         conversation = self.daemon.conversation
+        if not pre_roll:
+            self.daemon.send_audio_from_now()  # nothing heard in standby leaves the machine
         self.daemon.apply(conversation.set_standby(False))
         conversation.hold(pre_roll or [])
         self._cue(WAKE_CUE)
