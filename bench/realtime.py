@@ -139,12 +139,12 @@ def main() -> None:
             quiet = silent_from(recording, cut, end)
             if quiet is None:
                 continue
-            to_silence.append((speaker.wall_time_of(quiet) - speech) * 1000)
+            to_silence.append((speaker.local_wall_time_of(quiet) - speech) * 1000)
             spans = active_spans(recording[begin:quiet + RATE // 100], RATE, window_ms=SPAN_RESOLUTION_MS)
             if spans:
                 heard_ms = (spans[-1][1] - spans[0][0]) * 1000
                 truncate_error.append(abs(record["event"]["audio_end_ms"] - heard_ms))
-                onset.append((speaker.wall_time_of(begin + spans[0][0] * RATE) - answer) * 1000)
+                onset.append((speaker.local_wall_time_of(begin + spans[0][0] * RATE) - answer) * 1000)
 
     audio_path = status["audio_path"]
     lines = [

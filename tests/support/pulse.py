@@ -114,6 +114,8 @@ class Recorder:
         self.rate = rate
         self.anchor: float | None = None
         self._chunks: list[bytes] = []
+        self._arrivals: list[tuple[int, float]] = []  # (samples received so far, time.time())
+        self._received = 0
         self._lock = threading.Lock()
         self._first_data = threading.Event()
         self._process = subprocess.Popen(
@@ -151,6 +153,8 @@ class Recorder:
                     self.anchor = now - (len(chunk) // 2) / self.rate
                     self._first_data.set()
                 self._chunks.append(chunk)
+                self._received += len(chunk) // 2
+                self._arrivals.append((self._received, now))
 
     def wait_for_data(self, timeout: float = 5.0) -> float:
         """Block until the first sample arrived; returns the anchor (wall time of sample 0)."""
@@ -168,6 +172,23 @@ class Recorder:
     def wall_time_of(self, sample_index: float) -> float:
         """The ``time.time()`` at which a sample was captured."""
         return self.wait_for_data() + sample_index / self.rate
+
+    def local_wall_time_of(self, sample_index: float, window_s: float = 2.0) -> float:
+        """Like `wall_time_of`, on a timeline anchored near the sample rather than at the start.
+
+        Each chunk's arrival bounds when its samples were captured (never later), so the
+        earliest such bound among the chunks within `window_s` is the tightest anchor
+        there. The start-anchored timeline of the speaker's monitor was seen to drift by
+        15 ms over a minute in which voiced's output stream started and stopped a dozen
+        times (its buffer latency in `pactl list sink-inputs` stayed put); this one does
+        not drift, and still never puts a sample earlier than it was captured.
+        """
+        low, high = sample_index - window_s * self.rate, sample_index + window_s * self.rate
+        with self._lock:
+            bounds = [at - received / self.rate for received, at in self._arrivals if low <= received <= high]
+        if not bounds:
+            return self.wall_time_of(sample_index)
+        return min(bounds) + sample_index / self.rate
 
     def sample_index_at(self, wall_time: float) -> int:
         """The index of the sample captured at ``wall_time`` (may be negative or in the future)."""

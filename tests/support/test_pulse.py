@@ -152,6 +152,9 @@ def test_playback_start_time_matches_the_recorder_timeline(pulse: PulseServer) -
     print(f"tone onset on the mic timeline - pacat start: {(onset - playback.started_at) * 1000:.1f} ms")
     assert onset - playback.started_at == pytest.approx(0, abs=0.1)
     assert mic.sample_index_at(onset) == pytest.approx(spans[0][0] * pulse.rate, abs=1)
+    local = mic.local_wall_time_of(spans[0][0] * pulse.rate)
+    assert local - playback.started_at == pytest.approx(0, abs=0.1)
+    assert local <= onset + 0.001  # the tightest anchor near the sample: never later than the first chunk's
 
 
 @pytest.mark.parametrize(
