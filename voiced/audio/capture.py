@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import pyaudio
@@ -88,8 +89,9 @@ class Capture:
     """
 
     def __init__(self, device_rate: int, trio_token: trio.lowlevel.TrioToken, *,
-                 voice_floor_dbfs: float) -> None:
+                 voice_floor_dbfs: float, clock: Callable[[], float] = time.monotonic) -> None:
         self.rate = device_rate
+        self._clock = clock
         self._resample = Resampler(device_rate, WIRE_RATE)
         self._token = trio_token
         self._send, self.frames = trio.open_memory_channel[MicFrame](QUEUE_FRAMES)
@@ -123,7 +125,7 @@ class Capture:
 
     def callback(self, in_data: bytes | None, frame_count: int, _time: dict, status: int) -> tuple[None, int]:
         """PortAudio's input callback: pass the period on (or let a quiet one wait), never block."""
-        now = self.last_callback_at = time.monotonic()
+        now = self.last_callback_at = self._clock()
         if status & pyaudio.paInputOverflow:
             self.overruns += 1
         if not in_data:

@@ -15,7 +15,6 @@ import trio
 import trio.testing
 
 from tests.support.signals import tone
-from voiced.audio import capture as capture_module
 from voiced.audio.capture import LOUD_HANGOVER_S, QUIET_BATCH_MS, Capture, MicFrame
 from voiced.config import WIRE_RATE
 
@@ -33,10 +32,13 @@ class Clock:
 
 
 @pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    clock = Clock()
-    monkeypatch.setattr(capture_module.time, "monotonic", clock.monotonic)
-    return clock
+def clock() -> Clock:
+    return Clock()
+
+
+def capture_on(clock: Clock, rate: int = WIRE_RATE) -> Capture:
+    return Capture(rate, trio.lowlevel.current_trio_token(), voice_floor_dbfs=VOICE_FLOOR_DBFS,
+                   clock=clock.monotonic)
 
 
 def quiet(index: int) -> bytes:
@@ -55,7 +57,7 @@ def run(periods: Iterable[bytes], clock: Clock, *, prompt: bool,
     fed: list[bytes] = []
 
     async def main() -> tuple[Capture, list[MicFrame]]:
-        capture = Capture(WIRE_RATE, trio.lowlevel.current_trio_token(), voice_floor_dbfs=VOICE_FLOOR_DBFS)
+        capture = capture_on(clock)
         capture.prompt = prompt
         capture.echo = echo  # type: ignore[assignment]
         frames: list[MicFrame] = []
@@ -146,7 +148,7 @@ def test_echo_control_sees_each_period_with_its_own_time(clock: Clock) -> None:
 
 def test_retune_forgets_quiet_periods_of_the_old_stream(clock: Clock) -> None:
     async def main() -> list[MicFrame]:
-        capture = Capture(48_000, trio.lowlevel.current_trio_token(), voice_floor_dbfs=VOICE_FLOOR_DBFS)
+        capture = capture_on(clock, 48_000)
         capture.prompt = False
         capture.callback(bytes(PERIOD * 4), PERIOD * 2, {}, 0)  # 20 ms at 48 kHz, waiting
         capture.retune(WIRE_RATE)
@@ -161,7 +163,7 @@ def test_retune_forgets_quiet_periods_of_the_old_stream(clock: Clock) -> None:
 
 def test_a_batch_on_its_way_keeps_the_rate_of_the_stream_it_came_from(clock: Clock) -> None:
     async def main() -> list[MicFrame]:
-        capture = Capture(48_000, trio.lowlevel.current_trio_token(), voice_floor_dbfs=VOICE_FLOOR_DBFS)
+        capture = capture_on(clock, 48_000)
         capture.callback(tone(0.04, rate=48_000).tobytes(), 1920, {}, 0)  # queued, not yet delivered
         capture.retune(WIRE_RATE)  # the device came back at 24 kHz meanwhile
         await trio.testing.wait_all_tasks_blocked()
@@ -191,7 +193,7 @@ def test_since_keeps_what_was_captured_from_a_moment_on() -> None:
 
 def test_a_delivery_after_close_is_dropped_quietly(clock: Clock) -> None:
     async def main() -> None:
-        capture = Capture(WIRE_RATE, trio.lowlevel.current_trio_token(), voice_floor_dbfs=VOICE_FLOOR_DBFS)
+        capture = capture_on(clock)
         capture.callback(quiet(0), PERIOD, {}, 0)  # on its way when the daemon shuts down
         capture.close()
         await trio.testing.wait_all_tasks_blocked()
