@@ -333,10 +333,11 @@ class Daemon:
     def _publish(self, action: Publish) -> None:
         kind, data, now = action.type, action.data, time.monotonic()
         if kind == "state.changed":
-            notify(STATUS=data["state"])
-            log.info("state: %s", data["state"])
-            self._note_quiet(State(data["state"]), now)
-            self.audio.deliver_promptly(State(data["state"]) not in QUIET_STATES)
+            state = State(data["state"])
+            notify(STATUS=state.value)
+            log.info("state: %s", state.value)
+            self._note_quiet(state, now)
+            self.audio.deliver_promptly(state not in QUIET_STATES)
         elif kind == "user.speech.stopped":
             self.latency.turn_ended(now)
         elif kind == "assistant.response.started":
