@@ -18,11 +18,11 @@ import logging
 import shlex
 import subprocess
 import threading
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from voiced import hookimpl
+from voiced.bus import Event
 
 log = logging.getLogger("voiced.plugins.exec_hooks")
 
@@ -32,16 +32,17 @@ class Config(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
-    timeout_s: float = Field(10.0, gt=0)
-    max_running: int = Field(8, ge=1)
+    timeout_s: float = Field(default=10.0, gt=0)
+    max_running: int = Field(default=8, ge=1)
 
     @model_validator(mode="after")
     def _commands_are_argv(self) -> Config:
-        for pattern, command in (self.model_extra or {}).items():
+        extra = self.model_extra or {}  # the commands, by pattern
+        for pattern, command in extra.items():
             argv = shlex.split(command) if isinstance(command, str) else command
             if not isinstance(argv, list) or not argv or not all(isinstance(a, str) for a in argv):
                 raise ValueError(f"{pattern}: a command line or a list of strings, not {command!r}")
-            self.model_extra[pattern] = argv  # type: ignore[index]
+            extra[pattern] = argv
         return self
 
     @property
@@ -81,7 +82,7 @@ def voiced_startup() -> None:
 
 
 @hookimpl
-def voiced_event(event: Any) -> None:
+def voiced_event(event: Event) -> None:
     matching = commands_for(event.type)
     if not matching:
         return

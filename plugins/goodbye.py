@@ -8,11 +8,12 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel
 
 from voiced import hookimpl
+from voiced.plugin_host import VoiceCommandContext
 
 
 class Config(BaseModel):
@@ -34,7 +35,7 @@ def matches(text: str, phrases: list[str]) -> bool:
 
 
 @hookimpl
-def voiced_voice_command(text: str, ctx: Any) -> bool:
+def voiced_voice_command(text: str, ctx: VoiceCommandContext) -> bool:
     if not matches(text, config.phrases):
         return False
     daemon = ctx.daemon

@@ -15,6 +15,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from voiced import RpcMethod, hookimpl
+from voiced.plugin_host import DaemonAPI
+from voiced.turns import Turn
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS turns (
@@ -46,7 +48,7 @@ class History:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.executescript(SCHEMA)
 
-    def add(self, entry: Any) -> None:
+    def add(self, entry: Turn) -> None:
         """Store a turn, committed before returning."""
         row = [getattr(entry, name) for name in COLUMNS]
         with self._lock:
@@ -89,13 +91,13 @@ def search(params: SearchParams) -> dict[str, Any]:
 
 
 @hookimpl
-def voiced_startup(daemon: Any) -> None:
+def voiced_startup(daemon: DaemonAPI) -> None:
     global history
     history = History(Path(daemon.data_dir) / "history.sqlite3")
 
 
 @hookimpl
-def voiced_transcript(entry: Any) -> None:
+def voiced_transcript(entry: Turn) -> None:
     if history is not None and entry.text:
         history.add(entry)
 

@@ -13,16 +13,17 @@ from __future__ import annotations
 import logging
 import struct
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 import numpy as np
 
 from voiced import hookimpl
+from voiced.pcm import SAMPLE_BYTES
+from voiced.plugin_host import DaemonAPI, RecordingContext
 
 log = logging.getLogger("voiced.plugins.recorder")
 
 HEADER_SIZE = 44
-SAMPLE_WIDTH = 2
 TRACKS = {"in": "mic.wav", "out": "assistant.wav"}
 MIX_WINDOW_S = 1.0
 """How late a frame may arrive and still be mixed in."""
@@ -30,7 +31,7 @@ MIX_WINDOW_S = 1.0
 
 def _header(rate: int, data_bytes: int) -> bytes:
     return (b"RIFF" + struct.pack("<I", 36 + data_bytes) + b"WAVE"
-            + b"fmt " + struct.pack("<IHHIIHH", 16, 1, 1, rate, rate * SAMPLE_WIDTH, SAMPLE_WIDTH, 16)
+            + b"fmt " + struct.pack("<IHHIIHH", 16, 1, 1, rate, rate * SAMPLE_BYTES, SAMPLE_BYTES, 16)
             + b"data" + struct.pack("<I", data_bytes))
 
 
@@ -47,19 +48,19 @@ class WavTrack:
 
     def write(self, pcm: bytes) -> None:
         self._file.write(pcm)
-        self.samples += len(pcm) // SAMPLE_WIDTH
+        self.samples += len(pcm) // SAMPLE_BYTES
         if self.samples - self._synced >= self.rate:
             self.sync()
 
     def pad_to(self, sample: int) -> None:
         """Silence up to `sample` (a position on the timeline)."""
-        chunk = bytes(self.rate * SAMPLE_WIDTH)
+        chunk = bytes(self.rate * SAMPLE_BYTES)
         while self.samples < sample:
-            self.write(chunk[: (sample - self.samples) * SAMPLE_WIDTH])
+            self.write(chunk[: (sample - self.samples) * SAMPLE_BYTES])
 
     def sync(self) -> None:
         """Make the header describe everything written so far."""
-        data = self.samples * SAMPLE_WIDTH
+        data = self.samples * SAMPLE_BYTES
         self._file.seek(4)
         self._file.write(struct.pack("<I", 36 + data))
         self._file.seek(40)
@@ -128,7 +129,7 @@ def repair(folder: Path) -> list[Path]:
                         or head[36:40] != b"data":
                     continue
                 size = file.seek(0, 2)
-                data = (size - HEADER_SIZE) // SAMPLE_WIDTH * SAMPLE_WIDTH
+                data = (size - HEADER_SIZE) // SAMPLE_BYTES * SAMPLE_BYTES
                 if struct.unpack("<II", head[4:8] + head[40:44]) == (36 + data, data):
                     continue
                 file.truncate(HEADER_SIZE + data)
@@ -145,17 +146,17 @@ def repair(folder: Path) -> list[Path]:
     return fixed
 
 
-def recordings_dir(daemon: Any) -> Path:
+def recordings_dir(daemon: DaemonAPI) -> Path:
     return Path(daemon.settings.recording.dir or Path(daemon.data_dir) / "recordings").expanduser()
 
 
 @hookimpl
-def voiced_startup(daemon: Any) -> None:
+def voiced_startup(daemon: DaemonAPI) -> None:
     folder = recordings_dir(daemon)
     if folder.is_dir():
         repair(folder)
 
 
 @hookimpl
-def voiced_recording_writer(ctx: Any) -> Recorder:
+def voiced_recording_writer(ctx: RecordingContext) -> Recorder:
     return Recorder(Path(ctx.dir), ctx.rate)

@@ -10,6 +10,19 @@ import pytest
 from tests.support.processes import DaemonProcess, SimulatorProcess, daemon_env
 from tests.support.pulse import MissingAudioTool, PulseServer
 
+AUDIO_FIXTURES = frozenset({"pulse"})
+"""The fixtures that start the suite's PulseAudio server; every other fixture that needs
+it (``daemon``, ``start_voiced``, ...) depends on one of these."""
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest's own hook deselects by `-m`
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark `audio` every test whose fixture closure reaches the sound server, so that
+    ``-m "not audio"`` can never run one by mistake nor a new test forget the mark."""
+    for item in items:
+        if AUDIO_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.audio)
+
 
 @pytest.fixture(scope="session")
 def pulse() -> Iterator[PulseServer]:

@@ -5,7 +5,8 @@ often, so the commands are parsed here by hand and answered with the standard-li
 client: no typer, rich, pydantic, trio or voiced imports. Anything this parser does
 not fully understand (``--help``, shell completion, unknown commands, options or bad
 values) goes to the typer app in ``voicectl.cli``, which defines the same commands and
-gives the usage errors.
+gives the usage errors. OPTIONS and COMMANDS say what the fast path accepts, in the
+typer app's terms; tests/voicectl/test_voicectl_fast_path.py holds them against it.
 """
 
 from __future__ import annotations
@@ -13,65 +14,93 @@ from __future__ import annotations
 import os
 import sys
 
-_FLAGS = {"--json": "json", "--follow": "follow", "-f": "follow"}
-_VALUED = {
-    "--socket": "socket",
-    "--state": "state",
-    "--timeout": "timeout",
-    "--for": "for",
-    "--limit": "limit",
+from . import request_commands
+
+MANY = sys.maxsize
+"""As many positional arguments as given."""
+
+# Every option the fast path understands, by spelling: the parameter it sets in the typer
+# app and the type of its value (bool: a flag without one).
+OPTIONS: dict[str, tuple[str, type]] = {
+    "--json": ("as_json", bool),
+    "--socket": ("socket", str),
+    "--follow": ("follow", bool),
+    "-f": ("follow", bool),
+    "--for": ("seconds", float),
+    "--state": ("state", str),
+    "--timeout": ("timeout", float),
+    "--limit": ("limit", int),
 }
 
-# command -> (the options it takes besides --json and --socket, fewest and most positionals)
-_COMMANDS: dict[str, tuple[frozenset[str], int, int]] = {
-    "say": (frozenset(), 1, 1 << 30),
-    "talk": (frozenset({"for"}), 0, 1),
-    "events": (frozenset({"follow"}), 0, 1 << 30),
-    "wait": (frozenset({"state", "timeout"}), 0, 0),
-    "history": (frozenset({"limit"}), 0, 1 << 30),
-    "call": (frozenset(), 1, 2),
-    "attach": (frozenset(), 0, 0),
+_VALUE_TYPES = dict(OPTIONS.values())  # parameter -> what its text must convert to
+
+SHARED_OPTIONS = frozenset({"as_json", "socket"})
+"""Taken by every command, before or after its name (typer: the app's callback and each command)."""
+
+
+class Takes:
+    """What one command takes on the fast path besides the shared options: its options and
+    those it cannot do without, by parameter name, and how many positional arguments."""
+
+    __slots__ = ("fewest", "most", "options", "required")
+
+    def __init__(self, *options: str, required: tuple[str, ...] = (), fewest: int = 0, most: int = 0) -> None:
+        self.options = frozenset(options + required)
+        self.required = frozenset(required)
+        self.fewest = fewest
+        self.most = most
+
+
+COMMANDS: dict[str, Takes] = {
+    **{name: Takes() for name in request_commands.SIMPLE_COMMANDS},
+    "say": Takes(fewest=1, most=MANY),
+    "talk": Takes("seconds", most=1),
+    "events": Takes("follow", most=MANY),
+    "wait": Takes("timeout", required=("state",)),
+    "history": Takes("limit", most=MANY),
+    "call": Takes(fewest=1, most=2),
+    "attach": Takes(),
 }
+"""The commands the fast path runs; every other one is typer's alone."""
 
 
-def _parse_fast(args: list[str]) -> tuple[str, list[str], dict[str, str | bool]] | None:
-    """(command, positionals, options) for a command line the fast path can run."""
+def _parse_fast(args: list[str]) -> tuple[str, list[str], set[str], dict[str, str]] | None:
+    """(command, positionals, flags, valued options as text) for a command line the fast
+    path can run, options by their parameter names; None for one it leaves to typer."""
     positionals: list[str] = []
-    options: dict[str, str | bool] = {}
+    flags: set[str] = set()
+    values: dict[str, str] = {}
     rest = iter(args)
     for arg in rest:
-        name, has_value, value = arg.partition("=")
+        spelling, has_value, value = arg.partition("=")
         if arg == "--":
             positionals.extend(rest)
-        elif arg in _FLAGS:
-            options[_FLAGS[arg]] = True
-        elif name in _VALUED:
+        elif arg in OPTIONS and OPTIONS[arg][1] is bool:
+            flags.add(OPTIONS[arg][0])
+        elif spelling in OPTIONS and OPTIONS[spelling][1] is not bool:
             found = value if has_value else next(rest, None)
             if not found:
                 return None
-            options[_VALUED[name]] = found
+            values[OPTIONS[spelling][0]] = found  # the last one counts, as in typer
         elif arg.startswith("-") and arg != "-":
             return None
         else:
             positionals.append(arg)
-    if not positionals:
+    if not positionals or positionals[0] not in COMMANDS:
         return None
     command, positionals = positionals[0], positionals[1:]
-    from .commands import SIMPLE_COMMANDS
-
-    takes, fewest, most = _COMMANDS.get(command, (frozenset(), 0, 0))
-    if command not in _COMMANDS and command not in SIMPLE_COMMANDS:
+    takes = COMMANDS[command]
+    if not takes.fewest <= len(positionals) <= takes.most:
         return None
-    if not fewest <= len(positionals) <= most or set(options) - takes - {"json", "socket"}:
+    given = flags | values.keys()
+    if given - takes.options - SHARED_OPTIONS or takes.required - given:
         return None
-    return command, positionals, options
-
-
-def _number(text: object, kind: type = float) -> float | int | None:
-    try:
-        return kind(text)  # type: ignore[no-any-return]
-    except (TypeError, ValueError):
-        return None
+    for name, text in values.items():
+        try:
+            _VALUE_TYPES[name](text)
+        except ValueError:
+            return None  # typer says what is wrong with it
+    return command, positionals, flags, values
 
 
 def _run_fast(args: list[str]) -> int | None:
@@ -80,32 +109,26 @@ def _run_fast(args: list[str]) -> int | None:
     parsed = _parse_fast(args)
     if parsed is None:
         return None
-    command, positionals, options = parsed
-    socket = options.get("socket")
-    socket = socket if isinstance(socket, str) else None
-    as_json = bool(options.get("json"))
-    from . import commands
+    command, positionals, flags, values = parsed
+    socket = values.get("socket")
+    as_json = "as_json" in flags
 
-    if command in commands.SIMPLE_COMMANDS:
-        return commands.run_simple(command, socket=socket, as_json=as_json)
+    if command in request_commands.SIMPLE_COMMANDS:
+        return request_commands.run_simple(command, socket=socket, as_json=as_json)
     if command == "call":
         params = positionals[1] if len(positionals) == 2 else None
-        return commands.run_call(positionals[0], params, socket=socket, as_json=as_json)
+        return request_commands.run_call(positionals[0], params, socket=socket, as_json=as_json)
     if command == "say":
-        return commands.run_say(positionals, socket=socket, as_json=as_json)
+        return request_commands.run_say(positionals, socket=socket, as_json=as_json)
     if command == "history":
-        limit = _number(options["limit"], int) if "limit" in options else None
-        if "limit" in options and limit is None:
-            return None
-        return commands.run_history(positionals, limit, socket=socket, as_json=as_json)  # type: ignore[arg-type]
+        limit = int(values["limit"]) if "limit" in values else None
+        return request_commands.run_history(positionals, limit, socket=socket, as_json=as_json)
     if command == "talk":
-        seconds = _number(options["for"]) if "for" in options else None
-        bad_action = positionals and positionals[0] not in commands.TALK_ACTIONS
-        if ("for" in options and seconds is None) or bad_action:
+        if positionals and positionals[0] not in request_commands.TALK_ACTIONS:
             return None
-        return commands.run_talk(
-            positionals[0] if positionals else None, seconds, socket=socket, as_json=as_json
-        )
+        seconds = float(values["seconds"]) if "seconds" in values else None
+        action = positionals[0] if positionals else None
+        return request_commands.run_talk(action, seconds, socket=socket, as_json=as_json)
     if command == "attach":
         from .attach import run_attach
 
@@ -113,13 +136,9 @@ def _run_fast(args: list[str]) -> int | None:
     from . import events
 
     if command == "events":
-        return events.run_events(
-            positionals, follow=bool(options.get("follow")), socket=socket, as_json=as_json
-        )
-    timeout = _number(options["timeout"]) if "timeout" in options else None
-    if "state" not in options or ("timeout" in options and timeout is None):
-        return None
-    return events.run_wait(str(options["state"]), timeout, socket=socket, as_json=as_json)
+        return events.run_events(positionals, follow="follow" in flags, socket=socket, as_json=as_json)
+    timeout = float(values["timeout"]) if "timeout" in values else None
+    return events.run_wait(values["state"], timeout, socket=socket, as_json=as_json)
 
 
 def main(argv: list[str] | None = None) -> int:

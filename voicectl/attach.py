@@ -23,7 +23,7 @@ import sys
 import time
 
 from . import client, paths
-from .commands import OK, fail, unreachable
+from .request_commands import OK, fail, unreachable
 from .view import COMMANDS, HELP, LiveView
 
 TYPE_CHECKING = False
@@ -171,7 +171,10 @@ class Attach:
         latency = status.get("latency") or {}
         today = status.get("usage_today") or {}
         played = latency.get("first_played_ms") or {}
-        name = lambda device: device.get("name") if isinstance(device, dict) else device  # noqa: E731
+
+        def name(device: object) -> object:
+            return device.get("name") if isinstance(device, dict) else device
+
         self.view.info(
             f"status: {status.get('state')}, conversation {status.get('conversation_id')}, "
             f"session {session.get('id')} ({'connected' if session.get('connected') else 'not connected'})"

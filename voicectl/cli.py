@@ -1,7 +1,7 @@
 """The typer app: help, shell completion and every command, for people at a shell.
 
 The fast path in ``__main__`` answers the common commands without importing this;
-both call the same functions in ``voicectl.commands``, so they behave the same.
+both call the same functions in ``voicectl.request_commands``, so they behave the same.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from typing import Annotated, Any
 
 import typer
 
-from . import commands
 from . import events as stream
+from . import request_commands
 from .events import STATES
 
 app = typer.Typer(
@@ -55,74 +55,18 @@ def _shared(ctx: typer.Context, socket: str | None, as_json: bool) -> dict[str, 
     return {"socket": socket or shared.get("socket"), "as_json": as_json or shared.get("as_json", False)}
 
 
-def _simple(ctx: typer.Context, command: str, socket: str | None, as_json: bool) -> None:
-    raise _Finished(commands.run_simple(command, **_shared(ctx, socket, as_json)))
+def _add_simple(name: str, help_text: str) -> None:
+    """Register one of SIMPLE_COMMANDS (status, pause...), all alike but for the name and help."""
+
+    def command(ctx: typer.Context, socket: SocketOption = None, as_json: JsonOption = False) -> None:
+        raise _Finished(request_commands.run_simple(name, **_shared(ctx, socket, as_json)))
+
+    app.command(name, help=help_text)(command)
 
 
-@app.command()
-def status(ctx: typer.Context, socket: SocketOption = None, as_json: JsonOption = False) -> None:
-    """Show what voiced is doing (exit 3 when it is not running)."""
-    _simple(ctx, "status", socket, as_json)
-
-
-@app.command()
-def pause(ctx: typer.Context, socket: SocketOption = None, as_json: JsonOption = False) -> None:
-    """Stop listening and speaking until resume."""
-    _simple(ctx, "pause", socket, as_json)
-
-
-@app.command()
-def resume(ctx: typer.Context, socket: SocketOption = None, as_json: JsonOption = False) -> None:
-    """Listen again after pause."""
-    _simple(ctx, "resume", socket, as_json)
-
-
-@app.command()
-def interrupt(ctx: typer.Context, socket: SocketOption = None, as_json: JsonOption = False) -> None:
-    """Cut the assistant off mid-answer."""
-    _simple(ctx, "interrupt", socket, as_json)
-
-
-@app.command()
-def devices(ctx: typer.Context, socket: SocketOption = None, as_json: JsonOption = False) -> None:
-    """List the audio devices voiced can use."""
-    _simple(ctx, "devices", socket, as_json)
-
-
-@app.command()
-def shutdown(ctx: typer.Context, socket: SocketOption = None, as_json: JsonOption = False) -> None:
-    """Stop voiced."""
-    _simple(ctx, "shutdown", socket, as_json)
-
-
-@app.command()
-def restart(ctx: typer.Context, socket: SocketOption = None, as_json: JsonOption = False) -> None:
-    """Start a new conversation (what was said is forgotten)."""
-    _simple(ctx, "restart", socket, as_json)
-
-
-@app.command()
-def wake(ctx: typer.Context, socket: SocketOption = None, as_json: JsonOption = False) -> None:
-    """Leave standby and listen, as a wake word would."""
-    _simple(ctx, "wake", socket, as_json)
-
-
-@app.command()
-def sleep(ctx: typer.Context, socket: SocketOption = None, as_json: JsonOption = False) -> None:
-    """Go to standby (wake-word mode)."""
-    _simple(ctx, "sleep", socket, as_json)
-
-
-@app.command()
-def plugins(ctx: typer.Context, socket: SocketOption = None, as_json: JsonOption = False) -> None:
-    """List the plugins and whether each loaded."""
-    _simple(ctx, "plugins", socket, as_json)
-
-
-@app.command()
-def usage(ctx: typer.Context, socket: SocketOption = None, as_json: JsonOption = False) -> None:
-    """Tokens and estimated cost: last turn, this conversation, today."""
-    _simple(ctx, "usage", socket, as_json)
+# From the table the fast path runs them by, so the two cannot list different ones.
+for _name, (_show, _help_text) in request_commands.SIMPLE_COMMANDS.items():
+    _add_simple(_name, _help_text)
 
 
 @app.command()
@@ -133,7 +77,7 @@ def say(
     as_json: JsonOption = False,
 ) -> None:
     """Send a typed user turn; the assistant answers it aloud."""
-    raise _Finished(commands.run_say(text, **_shared(ctx, socket, as_json)))
+    raise _Finished(request_commands.run_say(text, **_shared(ctx, socket, as_json)))
 
 
 class TalkAction(str, enum.Enum):
@@ -156,7 +100,7 @@ def talk(
 ) -> None:
     """Push-to-talk (needs turn_detection = "manual"). Without arguments: talk until Enter."""
     raise _Finished(
-        commands.run_talk(action.value if action else None, seconds, **_shared(ctx, socket, as_json))
+        request_commands.run_talk(action.value if action else None, seconds, **_shared(ctx, socket, as_json))
     )
 
 
@@ -169,7 +113,7 @@ def history(
     as_json: JsonOption = False,
 ) -> None:
     """Search past conversations (the history plugin)."""
-    raise _Finished(commands.run_history(query or [], limit, **_shared(ctx, socket, as_json)))
+    raise _Finished(request_commands.run_history(query or [], limit, **_shared(ctx, socket, as_json)))
 
 
 @app.command()
@@ -233,7 +177,7 @@ def call(
     as_json: JsonOption = False,
 ) -> None:
     """Call any control-socket method and print its result as JSON."""
-    raise _Finished(commands.run_call(method, params, **_shared(ctx, socket, as_json)))
+    raise _Finished(request_commands.run_call(method, params, **_shared(ctx, socket, as_json)))
 
 
 config_app = typer.Typer(
@@ -332,5 +276,5 @@ def run_typer(args: list[str]) -> int:
             return 0
         if not isinstance(code, int):
             return 1
-        return commands.UNREACHABLE_OR_USAGE if code == 2 else code
+        return request_commands.UNREACHABLE_OR_USAGE if code == 2 else code
     return 0

@@ -13,10 +13,20 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .commands import OK, fail
+from .request_commands import OK, fail
 from .starter_config import TEXT as STARTER
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:
+    import tomli as tomllib
+
+if TYPE_CHECKING:
+    from pydantic_core import ErrorDetails
+
+    from voiced.config import Settings
 
 MASK = "**********"
 RELOAD_HINT = (
@@ -168,17 +178,8 @@ def run_init(*, force: bool = False, as_json: bool = False) -> int:
 # -- set -----------------------------------------------------------------------------
 
 
-def _tomllib() -> Any:
-    try:
-        import tomllib
-    except ModuleNotFoundError:  # Python 3.10
-        import tomli as tomllib
-    return tomllib
-
-
 def parse_value(text: str) -> Any:
     """A TOML literal when ``text`` is one (number, boolean, array, quoted string), else ``text``."""
-    tomllib = _tomllib()
     try:
         return tomllib.loads(f"value = {text}")["value"]
     except tomllib.TOMLDecodeError:
@@ -187,8 +188,6 @@ def parse_value(text: str) -> Any:
 
 def _read_file(path: Path) -> dict[str, Any]:
     """The config file's tables; {} when it does not exist. Raises ValueError with one line."""
-    tomllib = _tomllib()
-
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -213,19 +212,28 @@ def _with_key(data: dict[str, Any], parts: list[str], value: Any) -> dict[str, A
     return result
 
 
-def _file_only_settings() -> type:
+def _file_only_settings() -> type[Settings]:
     """voiced's Settings reading nothing but its arguments: no environment, .env or file."""
+    from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
+
     from voiced.config import Settings
 
     class FileOnly(Settings):
         @classmethod
-        def settings_customise_sources(cls, settings_cls: Any, init_settings: Any, **sources: Any) -> Any:
+        def settings_customise_sources(
+            cls,
+            settings_cls: type[BaseSettings],
+            init_settings: PydanticBaseSettingsSource,
+            env_settings: PydanticBaseSettingsSource,
+            dotenv_settings: PydanticBaseSettingsSource,
+            file_secret_settings: PydanticBaseSettingsSource,
+        ) -> tuple[PydanticBaseSettingsSource, ...]:
             return (init_settings,)
 
     return FileOnly
 
 
-def _describe(error: dict[str, Any]) -> str:
+def _describe(error: ErrorDetails) -> str:
     key = ".".join(str(part) for part in error["loc"])
     if error["type"] == "extra_forbidden":
         return f"{key}: no such key"

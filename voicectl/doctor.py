@@ -217,7 +217,7 @@ def check_device(
 ) -> Check:
     """The configured (or default) device exists and opens at 24 kHz, else at its own rate."""
     from voiced.audio.devices import DeviceError, choose_device, open_stream
-    from voiced.config import WIRE_RATE
+    from voiced.pcm import SAMPLE_BYTES, WIRE_RATE
 
     name = f"{direction} device"
     wanted = getattr(settings.audio, f"{direction}_device")
@@ -235,7 +235,7 @@ def check_device(
     label = f"{device.name!r} (index {device.index}, {configured})"
 
     def callback(data: bytes | None, frames: int, *_: Any) -> tuple[bytes | None, int]:
-        return (None if direction == "input" else b"\0\0" * frames), 0  # paContinue
+        return (None if direction == "input" else bytes(SAMPLE_BYTES * frames)), 0  # silence; paContinue
 
     try:
         with _quiet_stderr():

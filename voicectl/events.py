@@ -12,7 +12,7 @@ import sys
 import time
 
 from . import client, paths
-from .commands import OK, daemon_error, fail, format_human, unreachable
+from .request_commands import OK, daemon_error, fail, format_human, unreachable
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -13,6 +13,7 @@ on every voicectl call and pathlib alone costs a few milliseconds to import.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Mapping
 
 
@@ -48,9 +49,9 @@ def _socket_from_config(path: str) -> str | None:
         raise ConfigError(f"cannot read {path}: {exc}") from None
     if "control" not in text:
         return None  # nothing to find: skip importing and running the TOML parser
-    try:
+    if sys.version_info >= (3, 11):
         import tomllib
-    except ModuleNotFoundError:  # Python 3.10
+    else:
         import tomli as tomllib
     try:
         config = tomllib.loads(text)

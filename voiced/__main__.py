@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import gc
+import functools
 import logging
 import sys
 from pathlib import Path
@@ -11,9 +11,6 @@ from typing import Annotated, Any
 import typer
 
 from voiced.config import ConfigError, Settings, load_settings, log_dir
-
-if sys.version_info < (3, 11):
-    from exceptiongroup import BaseExceptionGroup
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False,
                   context_settings={"help_option_names": ["-h", "--help"]})
@@ -88,44 +85,28 @@ def _start(settings: Settings, config: Path | None, assistant: str | None, simul
     from voiced import logs
     from voiced.audio.devices import DeviceError
     from voiced.control import ControlSocketError
-    from voiced.daemon import Daemon, Options
+    from voiced.daemon import Options, run_daemon
+    from voiced.exceptions import first_of, innermost
 
     secrets = [settings.api.key.get_secret_value()] if settings.api.key else []
     level = "debug" if settings.debug_mode else settings.logging.level
     logs.configure(level, settings.logging.file_path, log_dir(), secrets)
     options = Options(config_path=config, assistant=assistant, simulate=simulate, overrides=overrides)
-    daemon = Daemon(settings, options)
+    ready = False
+
+    def on_ready() -> None:
+        nonlocal ready
+        ready = True
+
     try:
-        anyio.run(daemon.run, backend="trio")
+        anyio.run(functools.partial(run_daemon, settings, options, on_ready=on_ready), backend="trio")
     except Exception as exc:  # failures arrive wrapped in exception groups
-        reason = None if daemon.ready else _startup_failure(exc, (ControlSocketError, DeviceError, OSError))
+        reason = None if ready else first_of(exc, (ControlSocketError, DeviceError, OSError))
         if reason is not None:
             raise fail(str(reason), EXIT_STARTUP) from None
         logging.getLogger("voiced").critical("voiced stopped on an unexpected error", exc_info=exc)
-        raise fail(f"stopped on an unexpected error ({type(_innermost(exc)).__name__}); the log has "
+        raise fail(f"stopped on an unexpected error ({type(innermost(exc)).__name__}); the log has "
                    "the details", EXIT_STARTUP) from None
-    finally:
-        # The daemon's parts refer to each other; free them now, while the C extensions
-        # they hold (soxr, PortAudio) can still be released cleanly, not at interpreter exit.
-        del daemon
-        gc.collect()
-
-
-def _innermost(exc: BaseException) -> BaseException:
-    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
-        exc = exc.exceptions[0]
-    return exc
-
-
-def _startup_failure(exc: BaseException, expected: tuple[type[BaseException], ...]) -> BaseException | None:
-    """The expected start-up error inside `exc` (unwrapping exception groups), or None."""
-    if isinstance(exc, expected):
-        return exc
-    for inner in getattr(exc, "exceptions", ()):
-        found = _startup_failure(inner, expected)
-        if found is not None:
-            return found
-    return None
 
 
 def main() -> None:

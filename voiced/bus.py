@@ -4,12 +4,17 @@ Publishing never waits: listeners are called in turn and must only queue the eve
 The queues are theirs and bounded (a socket subscriber's in `control.connection`, a
 plugin's in the plugin host), so a stuck reader costs memory up to its bound and
 nothing else: not the audio, not the other readers. A listener that raises is removed.
+
+A listener may publish (the usage listener follows `assistant.response.done` with
+`usage.updated`): such an event waits until every listener has heard the current one,
+so all listeners hear all events in the order they were published.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,18 +43,32 @@ class Bus:
 
     def __init__(self) -> None:
         self._listeners: list[Listener] = []
+        self._pending: deque[Event] = deque()
+        self._delivering = False
         self.published = 0
 
     def publish(self, type_: str, data: dict[str, Any] | None = None) -> Event:
+        """Hand `event` to every listener; from inside a listener, once the current event is done."""
         event = Event(type_, data or {})
         self.published += 1
-        for listener in tuple(self._listeners):
-            try:
-                listener(event)
-            except Exception:
-                log.exception("event listener %r failed on %s; removed", listener, event.type)
-                self.unlisten(listener)
+        self._pending.append(event)
+        if not self._delivering:
+            self._deliver()
         return event
+
+    def _deliver(self) -> None:
+        self._delivering = True
+        try:
+            while self._pending:
+                event = self._pending.popleft()
+                for listener in tuple(self._listeners):
+                    try:
+                        listener(event)
+                    except Exception:
+                        log.exception("event listener %r failed on %s; removed", listener, event.type)
+                        self.unlisten(listener)
+        finally:
+            self._delivering = False
 
     def listen(self, listener: Listener) -> None:
         """Call `listener(event)` synchronously for every event; it must never block."""

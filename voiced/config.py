@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import platformdirs
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     DotEnvSettingsSource,
@@ -21,9 +21,9 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from voiced.pcm import WIRE_RATE
+
 APP_NAME = "voiced"
-WIRE_RATE = 24_000
-"""The Realtime API's PCM16 rate: what goes on the wire whatever the devices do."""
 
 
 def default_config_path() -> Path:
@@ -276,13 +276,19 @@ def load_settings(config_path: Path | None = None, **overrides: Any) -> Settings
         _toml_path.set(None)
 
 
-def describe_validation_error(exc: Any, path: Path) -> str:
-    """One line naming the first bad key, what was wrong, and where to look."""
-    first = exc.errors()[0]
-    key = ".".join(str(part) for part in first["loc"])
-    more = len(exc.errors()) - 1
+def describe_validation_error(exc: ValidationError, path: Path | None = None, *, under: str = "") -> str:
+    """One line naming the first bad key, what was wrong and how many other errors there are.
+
+    `under` is the key the validated data sits at (`plugins.NAME` for a plugin's table); with
+    `path`, the line also says where to look.
+    """
+    errors = exc.errors(include_url=False)
+    first = errors[0]
+    key = ".".join([*([under] if under else []), *(str(part) for part in first["loc"])])
+    more = len(errors) - 1
     suffix = f" (and {more} more)" if more else ""
-    return f"invalid configuration: {key}: {first['msg']}{suffix} (in {path} or a VOICED_* variable)"
+    where = f" (in {path} or a VOICED_* variable)" if path is not None else ""
+    return f"invalid configuration: {key}: {first['msg']}{suffix}{where}"
 
 
 def masked(settings: Settings) -> dict[str, Any]:

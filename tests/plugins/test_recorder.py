@@ -10,8 +10,8 @@ from voiced_plugins import recorder
 from tests.plugins.helpers import bundled_alone
 from tests.voiced.plugin_host.fakes import hosting, wait_until
 from voiced.config import RecordingConfig
+from voiced.pcm import WIRE_RATE as RATE
 
-RATE = 24_000
 FRAME = 480  # 20 ms
 
 

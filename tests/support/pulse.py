@@ -34,11 +34,12 @@ from types import TracebackType
 
 import numpy as np
 
+from voiced.pcm import WIRE_RATE as RATE
+
 MIC_SINK = "voiced_mic"
 SPEAKER_SINK = "voiced_speaker"
 MIC_SOURCE = f"{MIC_SINK}.monitor"
 SPEAKER_SOURCE = f"{SPEAKER_SINK}.monitor"
-RATE = 24000
 
 INSTALL_HINT = "apt-get install -y pulseaudio pulseaudio-utils libasound2-plugins espeak-ng sox"
 _PULSE_ALSA_PLUGIN = "/usr/lib/*/alsa-lib/libasound_module_pcm_pulse.so"

@@ -8,7 +8,7 @@ import pytest
 
 from voiced.config import Settings
 from voiced.conversation import Conversation, Play, Publish, Send, State, StopPlayback
-from voiced.realtime.protocol import session_config
+from voiced.daemon.session_settings import session_from_settings
 
 
 def audio_delta(response_id: str, item_id: str, ms: int) -> dict:
@@ -27,7 +27,7 @@ def published(actions: list, type_: str) -> list[dict]:
 
 @pytest.fixture
 def conversation() -> Conversation:
-    conv = Conversation(session_config(Settings(), Settings().profile()))
+    conv = Conversation(session_from_settings(Settings(), Settings().profile()))
     conv.connection_opened()
     actions = conv.server_event({"type": "session.created", "session": {"id": "sess_1"}})
     assert sends(actions)[0]["type"] == "session.update"
@@ -180,7 +180,7 @@ def test_say_during_an_answer_interrupts_and_waits_for_it_to_close(conversation:
 
 def test_push_to_talk_streams_only_while_held() -> None:
     settings = Settings(audio={"turn_detection": "manual"})
-    conv = Conversation(session_config(settings, settings.profile()))
+    conv = Conversation(session_from_settings(settings, settings.profile()))
     conv.server_event({"type": "session.created", "session": {"id": "s"}})
     assert conv.microphone_frame(b"\0\0") is None
     assert [e["type"] for e in sends(conv.talk(start=True))] == ["input_audio_buffer.clear"]
@@ -226,8 +226,8 @@ def test_an_answer_interrupted_after_it_arrived_whole_is_cut(conversation: Conve
 def test_a_new_session_gets_the_conversation_and_the_held_audio_first() -> None:
     from voiced.conversation import Message
 
-    conv = Conversation(session_config(Settings(), Settings().profile()))
-    conv.holding = True
+    conv = Conversation(session_from_settings(Settings(), Settings().profile()))
+    conv.hold()
     assert conv.microphone_frame(b"\x01\x00" * 480) is None  # held while disconnected
     conv.connection_opened(replay=[Message("user", "my name is Ada"), Message("assistant", "Hi Ada")])
     actions = conv.server_event({"type": "session.created", "session": {"id": "sess_2"}})
@@ -250,9 +250,9 @@ def test_frames_are_not_held_unless_asked() -> None:
 
 
 def test_held_audio_keeps_the_newest_ten_seconds_whatever_the_frame_size() -> None:
-    from voiced.conversation.core import HELD_MS
+    from voiced.conversation.held_audio import HELD_MS
 
-    conv = Conversation(session_config(Settings(), Settings().profile()))
+    conv = Conversation(session_from_settings(Settings(), Settings().profile()))
     second = 24_000 * 2
     conv.hold([bytes([1]) * second])  # a one-second pre-roll
     for index in range(60):  # then a minute of 200 ms batches, the last ones numbered
@@ -332,7 +332,7 @@ def test_a_transcript_is_reported_when_the_next_item_starts_playing(conversation
 
 def test_nothing_is_sent_before_the_session_exists_and_requests_wait_for_it() -> None:
     settings = Settings(audio={"turn_detection": "manual"})
-    conv = Conversation(session_config(settings, settings.profile()))
+    conv = Conversation(session_from_settings(settings, settings.profile()))
     conv.hold()
     assert sends(conv.talk(start=True)) == []
     conv.microphone_frame(b"\x01\x00" * 480)

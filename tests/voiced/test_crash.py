@@ -16,8 +16,7 @@ import pytest
 from tests.support.processes import DaemonProcess, SimulatorProcess, daemon_env, wait_for
 from tests.support.pulse import PulseServer
 from tests.support.signals import active_spans, envelope_similarity, silence, speak
-
-RATE = 24_000
+from voiced.pcm import WIRE_RATE as RATE
 
 
 def read_wav(path: Path) -> np.ndarray:

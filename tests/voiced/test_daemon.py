@@ -22,10 +22,7 @@ from tests.support.processes import (
 )
 from tests.support.pulse import PulseServer
 from tests.support.signals import active_spans, envelope_similarity, silence, speak
-
-RATE = 24_000
-
-
+from voiced.pcm import WIRE_RATE as RATE
 
 
 @pytest.fixture(scope="module")

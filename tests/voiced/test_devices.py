@@ -19,8 +19,8 @@ import pytest
 from tests.support.processes import DaemonProcess, EventReader, SimulatorProcess, wait_for
 from tests.support.pulse import MIC_SINK, SPEAKER_SINK, PulseServer
 from tests.support.signals import active_spans, speak
+from voiced.pcm import WIRE_RATE as RATE
 
-RATE = 24_000
 ANSWER_S = 3.0
 SCRIPT = {"turns": [{"response": {"text": "A tone.", "audio": {"tone_s": ANSWER_S, "freq": 440}}}
                     for _ in range(3)]}

@@ -23,8 +23,8 @@ import pytest
 from tests.support.processes import DaemonProcess, SimulatorProcess, daemon_env, wait_for
 from tests.support.pulse import MIC_SINK, SPEAKER_SOURCE, PulseServer
 from tests.support.signals import save_wav, silence, speak
+from voiced.pcm import WIRE_RATE as RATE
 
-RATE = 24_000
 ANSWERS = 10
 ECHO_VOLUME = "50%"
 

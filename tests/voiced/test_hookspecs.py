@@ -1,35 +1,60 @@
-"""Every hook called through the real plugin host, and two guards (in datasette's manner):
-each hookspec has a `test_hook_<name>` here, and each is documented in PLUGINS.md."""
+"""Every hook called through the real plugin host, and guards (in datasette's manner):
+each hookspec has a `test_hook_<name>` here, is documented in PLUGINS.md, and is typed."""
 
 from __future__ import annotations
 
+import inspect
 import json
 import sys
+import typing
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pydantic
 import trio
 
 from tests.voiced.plugin_host.fakes import hosting, make_host, wait_until
-from voiced import hookspecs
 from voiced.config import RecordingConfig, Settings
 from voiced.control import MethodRegistry
+from voiced.plugin_host import PluginHost
 from voiced.turns import Turn
 
 ROOT = Path(__file__).resolve().parents[2]
-HOOKS = sorted(name for name in dir(hookspecs) if name.startswith("voiced_"))
+
+
+def _specs() -> dict[str, Callable[..., Any]]:
+    """Each hook a real host's plugin manager knows, with its hookspec function."""
+    pm = PluginHost(Settings(), dropin_dirs=[], bundled=False).pm
+    callers = {name: getattr(pm.hook, name) for name in dir(pm.hook) if name.startswith("voiced_")}
+    return {name: caller.spec.function for name, caller in callers.items() if caller.spec is not None}
+
+
+SPECS = _specs()
+HOOKS = sorted(SPECS)
 
 
 def test_every_hook_has_a_test() -> None:
     module = sys.modules[__name__]
     missing = [name for name in HOOKS if not hasattr(module, f"test_hook_{name}")]
-    assert not missing
+    assert HOOKS and not missing
 
 
 def test_every_hook_is_documented() -> None:
     guide = (ROOT / "PLUGINS.md").read_text()
     missing = [name for name in HOOKS if f"`{name}(" not in guide]
     assert not missing
+
+
+def test_every_hook_is_typed() -> None:
+    """Each argument and result has a type that resolves, and none is a bare Any."""
+    untyped = []
+    for name, spec in SPECS.items():
+        hints = typing.get_type_hints(spec)
+        for part in [*inspect.signature(spec).parameters, "return"]:
+            if hints.get(part, Any) is Any:
+                untyped.append(f"{name}: {part}")
+    assert not untyped
 
 
 def test_hook_voiced_startup(tmp_path: Path) -> None:

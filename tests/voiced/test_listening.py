@@ -13,9 +13,7 @@ import pytest
 from tests.support.processes import DaemonProcess, EventReader, SimulatorProcess, daemon_env, wait_for
 from tests.support.pulse import PulseServer
 from tests.support.signals import active_spans, envelope_similarity, silence, speak
-
-RATE = 24_000
-
+from voiced.pcm import WIRE_RATE as RATE
 
 
 def test_standby_sends_nothing_and_speech_wakes_it_from_the_first_word(

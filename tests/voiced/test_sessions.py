@@ -14,9 +14,7 @@ import pytest
 from tests.support.processes import DaemonProcess, EventReader, SimulatorProcess, daemon_env, wait_for
 from tests.support.pulse import PulseServer
 from tests.support.signals import active_spans, envelope_similarity, silence, speak
-
-RATE = 24_000
-
+from voiced.pcm import WIRE_RATE as RATE
 
 
 def session_ids(simulator: SimulatorProcess) -> list[str]:
@@ -133,7 +131,7 @@ def test_refused_connections_are_retried_with_backoff(
 def test_backoff_grows_with_jitter_up_to_its_cap() -> None:
     import random
 
-    from voiced.sessions import BACKOFF_CAP_S, backoff_delay
+    from voiced.daemon.sessions import BACKOFF_CAP_S, backoff_delay
 
     rng = random.Random(1)
     for failures, (low, high) in {1: (0.5, 1.0), 2: (1.0, 2.0), 3: (2.0, 4.0), 10: (15.0, 30.0)}.items():

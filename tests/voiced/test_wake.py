@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from tests.support.signals import silence, speak
-from voiced.wake import WakeListener
+from voiced.daemon.standby_ear import StandbyEar
 
 FRAME = 480  # 20 ms at 24 kHz
 
@@ -14,7 +14,7 @@ def frames(pcm: np.ndarray) -> list[bytes]:
     return [pcm[i:i + FRAME].tobytes() for i in range(0, len(pcm) - FRAME + 1, FRAME)]
 
 
-def first_wake(listener: WakeListener, pcm: np.ndarray) -> int | None:
+def first_wake(listener: StandbyEar, pcm: np.ndarray) -> int | None:
     for index, frame in enumerate(frames(pcm)):
         if listener.feed(frame):
             return index
@@ -23,7 +23,7 @@ def first_wake(listener: WakeListener, pcm: np.ndarray) -> int | None:
 
 def test_speech_wakes_and_the_pre_roll_holds_its_start() -> None:
     speech = speak("Hey there, are you awake?", rate=24000)
-    listener = WakeListener(threshold=0.5)
+    listener = StandbyEar(threshold=0.5)
     index = first_wake(listener, np.concatenate([silence(2.0), speech]))
     assert index is not None
     onset = 2.0 * 1000 / 20
@@ -37,12 +37,12 @@ def test_speech_wakes_and_the_pre_roll_holds_its_start() -> None:
 def test_noise_below_the_threshold_does_not_wake() -> None:
     rng = np.random.default_rng(7)
     noise = (rng.standard_normal(24000 * 10) * 300).astype(np.int16)  # -41 dBFS: under the -40 floor
-    assert first_wake(WakeListener(threshold=0.5), noise) is None
+    assert first_wake(StandbyEar(threshold=0.5), noise) is None
 
 
 def test_quiet_speech_below_the_threshold_does_not_wake() -> None:
     speech = (speak("Hey there, are you awake?", rate=24000) * 0.003).astype(np.int16)
-    assert first_wake(WakeListener(threshold=0.5), speech) is None
+    assert first_wake(StandbyEar(threshold=0.5), speech) is None
 
 
 def test_a_wake_word_detector_wakes_and_a_broken_one_is_dropped() -> None:
@@ -57,6 +57,6 @@ def test_a_wake_word_detector_wakes_and_a_broken_one_is_dropped() -> None:
             self.count += 1
             return self.count == 10
 
-    listener = WakeListener(0.5, [Broken(), AfterTen()], use_vad=False)
+    listener = StandbyEar(0.5, [Broken(), AfterTen()], use_vad=False)
     assert first_wake(listener, silence(1.0)) == 9
     assert len(listener.detectors) == 1

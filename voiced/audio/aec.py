@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from voiced.config import WIRE_RATE
+from voiced.pcm import WIRE_RATE, pcm_bytes
 
 BLOCK_MS = 10
 
@@ -45,7 +45,7 @@ class EchoCanceller:
         self._frame = rtc.AudioFrame
         self.rate = rate
         self.delay_ms = delay_ms
-        self._block_bytes = rate * BLOCK_MS // 1000 * 2
+        self._block_bytes = pcm_bytes(BLOCK_MS, rate)
         self._played = bytearray()
         self._heard = bytearray()
 

@@ -29,7 +29,7 @@ import trio
 from voiced.audio.echo import EchoControl
 from voiced.audio.levels import level_dbfs
 from voiced.audio.resample import Resampler
-from voiced.config import WIRE_RATE
+from voiced.pcm import WIRE_RATE, pcm_ms
 
 log = logging.getLogger("voiced.audio")
 
@@ -176,7 +176,7 @@ class Capture:
         if not pcm:
             return
         first, first_at = periods[0]
-        started_at = first_at - len(first) / 2 / resample.from_rate
+        started_at = first_at - pcm_ms(len(first), resample.from_rate) / 1000
         try:
             self._send.send_nowait(MicFrame(pcm, started_at, periods[-1][1]))
         except trio.WouldBlock:

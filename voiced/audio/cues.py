@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from voiced.config import WIRE_RATE
+from voiced.pcm import WIRE_RATE
 
 LEVEL = 0.12
 """About -18 dBFS: audible, not startling."""

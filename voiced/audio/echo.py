@@ -28,7 +28,7 @@ from voiced.audio.gate import SILENT_DBFS, EchoGate
 from voiced.audio.levels import level_dbfs
 from voiced.audio.reference import PlayedAudio, PlayedChunk
 from voiced.audio.resample import Resampler
-from voiced.config import WIRE_RATE
+from voiced.pcm import WIRE_RATE, pcm_ms
 
 log = logging.getLogger("voiced.audio")
 
@@ -89,10 +89,10 @@ class EchoControl:
             return pcm
         chunks = self.played.drain()
         for chunk in chunks:
-            end = chunk.audible_at + len(chunk.pcm) / 2 / self.played.rate
+            end = chunk.audible_at + pcm_ms(len(chunk.pcm), self.played.rate) / 1000
             self.gate.played(chunk.audible_at, end, level_dbfs(chunk.pcm))
         heard_end = captured_at - self.input_latency_s
-        heard_start = heard_end - len(pcm) / 2 / WIRE_RATE
+        heard_start = heard_end - pcm_ms(len(pcm)) / 1000
         heard_db = level_dbfs(pcm)
         if self.canceller is not None:
             pcm = self._cancel(chunks, pcm, heard_start)

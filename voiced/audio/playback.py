@@ -28,7 +28,7 @@ import numpy as np
 import pyaudio
 
 from voiced.audio.resample import Resampler
-from voiced.config import WIRE_RATE
+from voiced.pcm import WIRE_RATE, pcm_bytes, pcm_ms
 
 log = logging.getLogger("voiced.audio")
 
@@ -69,7 +69,7 @@ class Playback:
         self._lock = threading.Lock()
         self._queue: deque[_Chunk] = deque()
         self._queued_bytes = 0
-        self._max_bytes = MAX_QUEUED_SECONDS * device_rate * 2
+        self._max_bytes = pcm_bytes(MAX_QUEUED_SECONDS * 1000, device_rate)
         self._played: dict[str, int] = {}
         self._was_playing = False
         self._holding = False
@@ -104,7 +104,7 @@ class Playback:
 
     def stop(self) -> None:
         """Fade out what plays next over 10 ms and drop everything after it."""
-        fade_bytes = self.rate * FADE_MS // 1000 * 2
+        fade_bytes = pcm_bytes(FADE_MS, self.rate)
         with self._lock:
             tail = bytearray()
             item_id = None
@@ -140,7 +140,7 @@ class Playback:
 
     @property
     def queued_ms(self) -> float:
-        return self._queued_bytes / 2 / self.rate * 1000
+        return pcm_ms(self._queued_bytes, self.rate)
 
     def idle_for(self, now: float) -> float:
         """Seconds since the callback last handed out audio, 0 while some is queued."""

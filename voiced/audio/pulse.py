@@ -182,7 +182,7 @@ class PulseWatch:
     def _defaults(self) -> tuple[str | None, str | None]:
         names: list[str | None] = [None, None]
 
-        def on_info(_context: int, info: ctypes._Pointer, _userdata: int) -> None:  # type: ignore[type-arg]
+        def on_info(_context: int, info: ctypes._Pointer[_ServerInfo], _userdata: int) -> None:
             if info:
                 sink, source = info.contents.default_sink_name, info.contents.default_source_name
                 names[:] = [sink.decode() if sink else None, source.decode() if source else None]

@@ -45,7 +45,8 @@ class Method:
         }
 
 
-def _first_docstring_line(handler: Handler) -> str:
+def summary_of(handler: Callable[..., Any]) -> str:
+    """The first line of `handler`'s docstring ("" without one): a method's default summary."""
     doc = (getattr(handler, "__doc__", None) or "").strip()
     return doc.splitlines()[0] if doc else ""
 
@@ -81,7 +82,7 @@ class MethodRegistry:
             raise ValueError(f"not a usable method name: {name!r}")
         if name in self._methods:
             raise ValueError(f"method {name!r} is already registered")
-        self._methods[name] = Method(name, handler, params, summary or _first_docstring_line(handler))
+        self._methods[name] = Method(name, handler, params, summary or summary_of(handler))
 
     def method(
         self, name: str, params: type[pydantic.BaseModel] | None = None, summary: str = ""

@@ -16,10 +16,9 @@ from typing import Any
 from voiced.realtime.protocol import ClientEvent, ClientEvents, ServerError, normalise
 
 from .actions import Action, CallTool, Message, Publish, Send, State
-from .speech import Speech, pcm_ms
+from .held_audio import HeldAudio
+from .speech import Speech
 
-HELD_MS = 10_000
-"""Microphone audio kept while a session is replaced; older audio is let go."""
 DEFERRED_SENDS = 100
 
 
@@ -47,9 +46,7 @@ class Conversation:
         self._turn = 0
         """Counts user turns, so a tool that finishes after the user moved on is not answered."""
         self._replay: list[Message] = []
-        self._held: deque[bytes] = deque()
-        self._held_ms = 0.0
-        self.holding = False
+        self._held = HeldAudio()
         self._deferred: deque[Send] = deque(maxlen=DEFERRED_SENDS)
         self._state = State.CONNECTING
 
@@ -144,28 +141,25 @@ class Conversation:
         if self.paused or self.standby or (self.manual_turns and not self.talking):
             return None
         if not self.connected:
-            if self.holding:
-                self._keep([pcm])
+            if self._held.holding:
+                self._held.keep([pcm])
             return None
         return self.events.append_audio(pcm)
 
-    def hold(self, frames: Iterable[bytes] = ()) -> None:
+    def hold(self, frames: Iterable[bytes] = ()) -> list[Action]:
         """Keep microphone audio (`frames`, then what comes) until the next session is up."""
-        self.holding = True
-        self._keep(frames)
+        self._held.holding = True
+        self._held.keep(frames)
+        return self._done([])
 
-    def release(self) -> None:
+    def release(self) -> list[Action]:
         """Keep no audio for a next session (it would be stale by then)."""
-        self.holding = False
-        self._held.clear()
-        self._held_ms = 0.0
+        self._held.forget()
+        return self._done([])
 
-    def _keep(self, frames: Iterable[bytes]) -> None:
-        for pcm in frames:
-            self._held.append(pcm)
-            self._held_ms += pcm_ms(len(pcm))
-        while self._held_ms > HELD_MS:
-            self._held_ms -= pcm_ms(len(self._held.popleft()))
+    @property
+    def holding(self) -> bool:
+        return self._held.holding
 
     # -- the playback -----------------------------------------------------------------
 
@@ -232,11 +226,11 @@ class Conversation:
             if self.talking:
                 return []
             self._turn += 1
-            actions = self._cut_off(server_cancels=False)
-            actions.append(Send(self.events.clear_audio()))
+            cut = self._cut_off(server_cancels=False)
+            cut.append(Send(self.events.clear_audio()))
             self.talking = True
-            actions.append(Publish("user.speech.started", {"item_id": None, "push_to_talk": True}))
-            return self._done(actions)
+            cut.append(Publish("user.speech.started", {"item_id": None, "push_to_talk": True}))
+            return self._done(cut)
         if not self.talking:
             return []
         self.talking = False
@@ -282,13 +276,13 @@ class Conversation:
         actions += [Send(self.events.add_message(m.role, m.text)) for m in self._replay]
         actions += [Send(self.events.append_audio(pcm)) for pcm in self._held]
         actions += list(self._deferred)
-        held_ms = round(self._held_ms)
+        held_ms = round(self._held.ms)
         actions.append(Publish("session.connected", {"session_id": self.session_id,
                                                      "replayed_items": len(self._replay),
                                                      "held_audio_ms": held_ms}))
         self._replay = []
         self._deferred.clear()
-        self.release()
+        self._held.forget()
         return actions
 
     def _on_speech_started(self, event: dict[str, Any]) -> list[Action]:

@@ -17,18 +17,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from voiced.config import WIRE_RATE
+from voiced.pcm import pcm_ms
 from voiced.realtime.protocol import ClientEvents, decode_audio
 
 from .actions import Action, Play, Publish, Send, StopPlayback
 
 REMEMBERED = 64
 """How many cut-off responses and items are remembered, to drop their late events."""
-
-
-def pcm_ms(nbytes: int) -> float:
-    """Milliseconds of 24 kHz mono PCM16 in `nbytes`."""
-    return nbytes / 2 / WIRE_RATE * 1000
 
 
 def heard_text(transcript: str, heard_ms: float, received_ms: float) -> str:

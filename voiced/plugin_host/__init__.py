@@ -1,6 +1,7 @@
 """The plugin host: discovery, isolated hook calls, per-plugin status (see PLUGINS.md)."""
 
 from .api import (
+    BusAPI,
     DaemonAPI,
     RecordingContext,
     RecordingWriter,
@@ -10,12 +11,15 @@ from .api import (
     WakeContext,
     WakeDetector,
 )
+from .calling import MAX_FAILURES
 from .discovery import PluginRecord
-from .host import MAX_FAILURES, PLUGIN_ERROR, PluginHost, Timeouts
+from .host import PluginHost, Timeouts
+from .rpc import PLUGIN_ERROR
 
 __all__ = [
     "MAX_FAILURES",
     "PLUGIN_ERROR",
+    "BusAPI",
     "DaemonAPI",
     "PluginHost",
     "PluginRecord",

@@ -14,19 +14,36 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import pydantic
 
+from voiced.pcm import WIRE_RATE
+
 if TYPE_CHECKING:
-    from voiced.bus import Bus
+    from voiced.bus import Event, Listener
     from voiced.config import Settings
 
-WIRE_RATE = 24_000
+
+class BusAPI(Protocol):
+    """The event bus as plugins see it (`daemon.bus`)."""
+
+    def publish(self, type_: str, data: dict[str, Any] | None = None) -> Event:
+        """Publish an event to every listener (and `voicectl events`); never waits."""
+
+    def listen(self, listener: Listener) -> None:
+        """`listener(event)` runs on the daemon's thread for every event: it must never block."""
+
+    def unlisten(self, listener: Listener) -> None: ...
 
 
 class DaemonAPI(Protocol):
     """What the daemon offers plugins (`voiced_startup(daemon)`, `ctx.daemon`)."""
 
-    settings: Settings
-    bus: Bus
-    conversation_id: str
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def bus(self) -> BusAPI: ...
+
+    @property
+    def conversation_id(self) -> str: ...
 
     @property
     def state(self) -> str: ...
@@ -87,8 +104,10 @@ class RecordingWriter(Protocol):
 
 @runtime_checkable
 class WakeDetector(Protocol):
-    def feed(self, pcm: bytes) -> Any:
-        """Mono PCM16 at ctx.rate; a true result wakes the assistant."""
+    """Listens in standby for its wake word; may also have a `close()`, called when it is done."""
+
+    def feed(self, pcm: bytes) -> bool:
+        """Mono PCM16 at ctx.rate; True wakes the assistant."""
 
 
 @dataclass(frozen=True)

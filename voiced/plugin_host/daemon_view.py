@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import trio
 
-from .api import DaemonAPI
+from .api import BusAPI, DaemonAPI
 
 if TYPE_CHECKING:
-    from voiced.bus import Bus, Event, Listener
+    from voiced.bus import Event, Listener
     from voiced.config import Settings
 
 log = logging.getLogger("voiced.plugins")
@@ -25,10 +25,16 @@ log = logging.getLogger("voiced.plugins")
 T = TypeVar("T")
 
 
-class _OnTrio:
-    def __init__(self, token: trio.lowlevel.TrioToken, thread: int) -> None:
-        self._token = token
-        self._thread = thread
+class OnTrio:
+    """Runs a function on the trio thread it was created in, from any thread, and waits for it.
+
+    Create it inside trio. From that thread, the call is direct; from another, it raises
+    `trio.RunFinishedError` once trio has finished, and whatever the function raises.
+    """
+
+    def __init__(self) -> None:
+        self._token = trio.lowlevel.current_trio_token()
+        self._thread = threading.get_ident()
 
     def __call__(self, fn: Callable[..., T], *args: Any) -> T:
         if threading.get_ident() == self._thread:
@@ -39,7 +45,7 @@ class _OnTrio:
 class BusView:
     """`publish` and `listen`, callable from any thread."""
 
-    def __init__(self, bus: Bus, on_trio: _OnTrio) -> None:
+    def __init__(self, bus: BusAPI, on_trio: OnTrio) -> None:
         self._bus = bus
         self._on_trio = on_trio
 
@@ -60,7 +66,7 @@ class DaemonView:
 
     def __init__(self, daemon: DaemonAPI) -> None:
         self._daemon = daemon
-        self._on_trio = _OnTrio(trio.lowlevel.current_trio_token(), threading.get_ident())
+        self._on_trio = OnTrio()
         self.bus = BusView(daemon.bus, self._on_trio)
 
     @property

@@ -6,6 +6,7 @@ is recorded with its status and error; loading the others goes on.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.metadata
 import importlib.util
@@ -18,6 +19,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pydantic
+
+from voiced.config import describe_validation_error
 
 log = logging.getLogger("voiced.plugins")
 
@@ -84,6 +87,7 @@ class PluginRecord:
 
 
 def one_line(exc: BaseException) -> str:
+    """The exception's type and the first line of its message: for `last_error` and logs."""
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 
@@ -102,7 +106,7 @@ def bundled_candidates(package: str = BUNDLED_PACKAGE) -> list[Candidate]:
         module_name = f"{package}.{info.name}"
         path = Path(pkg.__path__[0]) / f"{info.name}.py"
         found.append(Candidate(info.name, "bundled", str(path),
-                               lambda m=module_name: importlib.import_module(m)))
+                               functools.partial(importlib.import_module, module_name)))
     return found
 
 
@@ -116,7 +120,7 @@ def dropin_candidates(dirs: list[Path]) -> list[Candidate]:
         for path in sorted(folder.glob("*.py")):
             if path.name.startswith("_"):
                 continue
-            found.append(Candidate(path.stem, "drop-in", str(path), lambda p=path: _import_file(p)))
+            found.append(Candidate(path.stem, "drop-in", str(path), functools.partial(_import_file, path)))
     return found
 
 
@@ -169,7 +173,7 @@ def load(candidate: Candidate, table: dict[str, Any]) -> PluginRecord:
     """
     record = PluginRecord(candidate.name, candidate.source, candidate.location)
     try:
-        plugin = candidate.load()
+        plugin: Any = candidate.load()  # a module or any object, with whatever attributes it has
     except BaseException as exc:  # a plugin's SystemExit or KeyboardInterrupt is its failure too
         if isinstance(exc, KeyboardInterrupt):
             raise
@@ -182,22 +186,14 @@ def load(candidate: Candidate, table: dict[str, Any]) -> PluginRecord:
         try:
             config: object = schema.model_validate(table)
         except pydantic.ValidationError as exc:
-            record.status, record.last_error = FAILED_CONFIG, _describe(candidate.name, exc)
+            record.status = FAILED_CONFIG
+            record.last_error = describe_validation_error(exc, under=f"plugins.{candidate.name}")
             log.error("plugin %s: %s", candidate.name, record.last_error)
             return record
     else:
         config = dict(table)
     try:
-        plugin.config = config  # type: ignore[attr-defined]
+        plugin.config = config
     except AttributeError as exc:
         record.status, record.last_error = FAILED_CONFIG, one_line(exc)
     return record
-
-
-def _describe(name: str, exc: pydantic.ValidationError) -> str:
-    first = exc.errors(include_url=False)[0]
-    where = ".".join(str(part) for part in first["loc"])
-    more = len(exc.errors()) - 1
-    suffix = f" (and {more} more)" if more else ""
-    key = f"plugins.{name}.{where}" if where else f"plugins.{name}"
-    return f"invalid configuration: {key}: {first['msg']}{suffix}"

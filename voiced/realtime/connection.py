@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,11 +23,9 @@ from trio_websocket import (
     open_websocket_url,
 )
 
+from voiced.exceptions import innermost
 from voiced.realtime.protocol import ClientEvent, ServerEvent
 from voiced.timing import RecentDurations
-
-if sys.version_info < (3, 11):
-    from exceptiongroup import BaseExceptionGroup
 
 log = logging.getLogger("voiced.realtime")
 
@@ -72,7 +69,7 @@ async def run_session(
     not block; `on_open` is called once the handshake succeeded. How long captured audio
     took to reach the socket is added to `mic_to_wire`.
     """
-    headers = [("Authorization", f"Bearer {key}")]
+    headers = [(b"Authorization", f"Bearer {key}".encode())]
     try:
         async with open_websocket_url(url, extra_headers=headers, connect_timeout=timeout,
                                       disconnect_timeout=2, max_message_size=MAX_MESSAGE_BYTES) as ws:
@@ -83,18 +80,11 @@ async def run_session(
                 nursery.start_soon(_keep_alive, ws, timeout)
                 await _receive_loop(ws, on_event)
     except BaseException as exc:
-        ended = _explain(_innermost(exc), url)
+        ended = _explain(innermost(exc), url)
         if ended is None:
             raise
         raise ended from None
     raise SessionEnded("session ended")
-
-
-def _innermost(exc: BaseException) -> BaseException:
-    """The first real error inside (possibly nested) exception groups from our nurseries."""
-    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
-        exc = exc.exceptions[0]
-    return exc
 
 
 def _explain(exc: BaseException, url: str) -> SessionEnded | None:
@@ -108,7 +98,7 @@ def _explain(exc: BaseException, url: str) -> SessionEnded | None:
     if isinstance(exc, HandshakeError):
         return SessionEnded(f"cannot connect to {where}: {exc or type(exc).__name__}")
     if isinstance(exc, ConnectionClosed):
-        code, text = exc.reason.code, exc.reason.reason
+        code, text = (exc.reason.code, exc.reason.reason) if exc.reason is not None else (None, None)
         return SessionEnded(f"server closed the session ({code}{': ' + text if text else ''})",
                             code=code)
     if isinstance(exc, OSError):

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import base64
 import itertools
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
-from voiced.config import WIRE_RATE, AssistantProfile, Settings
+from voiced.pcm import WIRE_RATE
 
 ClientEvent = dict[str, Any]
 ServerEvent = dict[str, Any]
@@ -46,44 +46,57 @@ def realtime_url(base_url: str, model: str) -> str:
     return urlunsplit((scheme, parts.netloc, path, urlencode({"model": model}), ""))
 
 
-def session_config(settings: Settings, profile: AssistantProfile) -> dict[str, Any]:
-    """The GA `session` object for `session.update`, from the configuration."""
-    audio = settings.audio
-    turn_detection: dict[str, Any] | None
-    if audio.turn_detection == "manual" or settings.listen.mode == "push_to_talk":
-        turn_detection = None
-    elif audio.turn_detection == "semantic_vad":
-        turn_detection = {"type": "semantic_vad", "eagerness": "auto",
-                          "create_response": True, "interrupt_response": True}
+def session_config(
+    *,
+    model: str,
+    voice: str,
+    output_modalities: Sequence[str] = ("audio",),
+    instructions: str | None = None,
+    prompt_id: str | None = None,
+    turn_detection: Literal["server_vad", "semantic_vad"] | None = "server_vad",
+    vad_threshold: float = 0.5,
+    noise_reduction: Literal["near_field", "far_field"] | None = "far_field",
+    transcription_model: str | None = None,
+    transcription_language: str | None = None,
+) -> dict[str, Any]:
+    """The GA `session` object for `session.update`.
+
+    `turn_detection` None means the client commits each turn (push-to-talk);
+    `transcription_model` None asks for no transcript of the user's audio.
+    """
+    detection: dict[str, Any] | None
+    if turn_detection is None:
+        detection = None
+    elif turn_detection == "semantic_vad":
+        detection = {"type": "semantic_vad", "eagerness": "auto",
+                     "create_response": True, "interrupt_response": True}
     else:
-        turn_detection = {"type": "server_vad", "threshold": audio.vad_threshold,
-                          "prefix_padding_ms": 300, "silence_duration_ms": 500,
-                          "create_response": True, "interrupt_response": True}
+        detection = {"type": "server_vad", "threshold": vad_threshold,
+                     "prefix_padding_ms": 300, "silence_duration_ms": 500,
+                     "create_response": True, "interrupt_response": True}
     audio_input: dict[str, Any] = {
         "format": {"type": "audio/pcm", "rate": WIRE_RATE},
-        "turn_detection": turn_detection,
-        "noise_reduction": (None if audio.noise_reduction == "off"
-                            else {"type": audio.noise_reduction}),
+        "turn_detection": detection,
+        "noise_reduction": None if noise_reduction is None else {"type": noise_reduction},
     }
-    if settings.transcription.enabled:
-        transcription: dict[str, Any] = {"model": settings.transcription.model}
-        if settings.transcription.language:
-            transcription["language"] = settings.transcription.language
+    if transcription_model is not None:
+        transcription: dict[str, Any] = {"model": transcription_model}
+        if transcription_language:
+            transcription["language"] = transcription_language
         audio_input["transcription"] = transcription
     session: dict[str, Any] = {
         "type": "realtime",
-        "model": settings.api.model,
-        "output_modalities": list(profile.output_modalities),
+        "model": model,
+        "output_modalities": list(output_modalities),
         "audio": {
             "input": audio_input,
-            "output": {"format": {"type": "audio/pcm", "rate": WIRE_RATE},
-                       "voice": profile.voice},
+            "output": {"format": {"type": "audio/pcm", "rate": WIRE_RATE}, "voice": voice},
         },
     }
-    if profile.instructions:
-        session["instructions"] = profile.instructions
-    if profile.prompt_id:
-        session["prompt"] = {"id": profile.prompt_id}
+    if instructions:
+        session["instructions"] = instructions
+    if prompt_id:
+        session["prompt"] = {"id": prompt_id}
     return session
 
 

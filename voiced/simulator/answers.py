@@ -59,6 +59,7 @@ class Answers:
         """What the next (non-call) response says, and the audio it says it with."""
         user = conversation.last_user_item()
         echo = user
+        spec: ScriptResponse | None
         if self._after_call is not None:
             spec, self._after_call = self._after_call, None
             text = TOOL_ANSWER.format(output=_last_output(conversation)) if spec.text is None else spec.text

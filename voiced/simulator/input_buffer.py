@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from voiced.pcm import pcm_bytes
 from voiced.simulator.audio import BYTES_PER_MS, duration_ms
 from voiced.simulator.ids import new_id
 from voiced.simulator.vad import EnergyVad, SpeechStarted, VadEvent
@@ -95,7 +96,7 @@ class InputBuffer:
 
     def take(self, end_ms: int) -> bytes:
         """The buffered audio up to `end_ms`, removed from the buffer (a commit)."""
-        pcm = bytes(self._pcm[: max(0, end_ms - self.start_ms) * BYTES_PER_MS])
+        pcm = bytes(self._pcm[: pcm_bytes(max(0, end_ms - self.start_ms))])
         self.drop_until(end_ms)
         self.speech_item_id = None
         return pcm
@@ -112,7 +113,7 @@ class InputBuffer:
         self.stop_detecting_speech()
 
     def drop_until(self, ms: int) -> None:
-        drop = max(0, ms - self.start_ms) * BYTES_PER_MS
+        drop = pcm_bytes(max(0, ms - self.start_ms))
         del self._pcm[:drop]
         self.start_ms = max(self.start_ms, ms)
 

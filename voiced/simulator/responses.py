@@ -14,7 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from voiced.simulator.audio import duration_ms, encode_base64, ms_to_bytes
+from voiced.pcm import pcm_bytes
+from voiced.simulator.audio import duration_ms, encode_base64
 from voiced.simulator.conversation import Item
 from voiced.simulator.ids import new_id
 from voiced.simulator.usage import Tokens, audio_tokens, text_tokens, usage_wire
@@ -124,7 +125,7 @@ class ResponseStream:
         common = self._common()
         if self._audio:
             start, end = index * AUDIO_CHUNK_MS, (index + 1) * AUDIO_CHUNK_MS
-            pcm = self.plan.audio[ms_to_bytes(start) : ms_to_bytes(end)]
+            pcm = self.plan.audio[pcm_bytes(start) : pcm_bytes(end)]
             if pcm:
                 events.append(self._event("response.output_audio.delta", **common, delta=encode_base64(pcm)))
                 self.item.sent_ms += duration_ms(pcm)

@@ -12,6 +12,7 @@ import copy
 import time
 from typing import Any
 
+from voiced.pcm import WIRE_RATE
 from voiced.simulator.ids import new_id
 
 DEFAULT_MODEL = "gpt-realtime"
@@ -62,13 +63,13 @@ def default_session(model: str | None = None) -> dict[str, Any]:
         "include": None,
         "audio": {
             "input": {
-                "format": {"type": "audio/pcm", "rate": 24000},
+                "format": {"type": "audio/pcm", "rate": WIRE_RATE},
                 "transcription": None,
                 "noise_reduction": None,
                 "turn_detection": dict(SERVER_VAD_DEFAULTS),
             },
             "output": {
-                "format": {"type": "audio/pcm", "rate": 24000},
+                "format": {"type": "audio/pcm", "rate": WIRE_RATE},
                 "voice": "marin",
                 "speed": 1.0,
             },

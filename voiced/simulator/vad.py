@@ -22,11 +22,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from voiced.simulator.audio import BYTES_PER_MS
+from voiced.pcm import pcm_bytes
 
 FRAME_MS = 10
 ACTIVATION_MS = 20
-_FRAME_BYTES = FRAME_MS * BYTES_PER_MS
+_FRAME_BYTES = pcm_bytes(FRAME_MS)
 
 
 def threshold_to_dbfs(threshold: float) -> float:

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from tests.support.signals import speak
+from voiced.pcm import WIRE_RATE as RATE
 
-RATE = 24_000
 Room = Callable[..., np.ndarray]
 
 

@@ -10,8 +10,8 @@ import pytest
 from tests.support.signals import envelope_similarity, silence
 from voiced.audio.aec import EchoCanceller
 from voiced.audio.levels import level_dbfs
+from voiced.pcm import WIRE_RATE as RATE
 
-RATE = 24_000
 FRAME = RATE // 50
 
 

@@ -14,8 +14,8 @@ from voiced.audio.echo import AEC_IDLE_S, EchoControl
 from voiced.audio.gate import TAIL_S
 from voiced.audio.levels import level_dbfs
 from voiced.audio.reference import PlayedAudio
+from voiced.pcm import WIRE_RATE as RATE
 
-RATE = 24_000
 FRAME = RATE // 50
 OUTPUT_LATENCY_S = 0.04
 INPUT_LATENCY_S = 0.04

@@ -10,8 +10,8 @@ import pytest
 from tests.support.signals import silence, tone
 from voiced.audio.gate import LEAD_S, TAIL_S, EchoGate
 from voiced.audio.levels import level_dbfs
+from voiced.pcm import WIRE_RATE as RATE
 
-RATE = 24_000
 FRAME = RATE // 50
 
 

@@ -13,8 +13,7 @@ import pytest
 from tests.support.processes import DaemonProcess, EventReader, SimulatorProcess, daemon_env, wait_for
 from tests.support.pulse import PulseServer
 from tests.support.signals import active_spans, silence, speak
-
-RATE = 24_000
+from voiced.pcm import WIRE_RATE as RATE
 
 MISBEHAVING = {
     "always_raises.py": '''

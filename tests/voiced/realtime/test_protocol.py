@@ -8,7 +8,6 @@ import pytest
 from openai.types.realtime import RealtimeClientEvent
 from pydantic import TypeAdapter
 
-from voiced.config import Settings
 from voiced.realtime.protocol import ClientEvents, ServerError, normalise, realtime_url, session_config
 
 CLIENT_EVENT = TypeAdapter(RealtimeClientEvent)
@@ -28,25 +27,27 @@ def test_realtime_url_rejects_other_schemes() -> None:
         realtime_url("ftp://example/v1", "m")
 
 
-@pytest.mark.parametrize("turn_detection", ["server_vad", "semantic_vad", "manual"])
-@pytest.mark.parametrize("noise_reduction", ["near_field", "far_field", "off"])
-def test_session_update_is_ga(turn_detection: str, noise_reduction: str) -> None:
-    settings = Settings(audio={"turn_detection": turn_detection, "noise_reduction": noise_reduction},
-                        assistant={"instructions": "be brief", "prompt_id": "pmpt_1", "voice": "cedar"},
-                        transcription={"language": "en"})
-    session = session_config(settings, settings.profile())
+@pytest.mark.parametrize("turn_detection", ["server_vad", "semantic_vad", None])
+@pytest.mark.parametrize("noise_reduction", ["near_field", "far_field", None])
+def test_session_update_is_ga(turn_detection: str | None, noise_reduction: str | None) -> None:
+    session = session_config(model="gpt-realtime", voice="cedar", instructions="be brief",
+                             prompt_id="pmpt_1", turn_detection=turn_detection,
+                             noise_reduction=noise_reduction,
+                             transcription_model="gpt-4o-mini-transcribe", transcription_language="en")
     event = ClientEvents().session_update(session)
     parsed = CLIENT_EVENT.validate_python(event)
     assert parsed.type == "session.update"
     audio_input = event["session"]["audio"]["input"]
     assert audio_input["format"] == {"type": "audio/pcm", "rate": 24000}
-    assert (audio_input["turn_detection"] is None) == (turn_detection == "manual")
+    assert (audio_input["turn_detection"] is None) == (turn_detection is None)
+    assert audio_input["transcription"] == {"model": "gpt-4o-mini-transcribe", "language": "en"}
     assert event["session"]["prompt"] == {"id": "pmpt_1"}
 
 
-def test_transcription_can_be_switched_off() -> None:
-    settings = Settings(transcription={"enabled": False})
-    assert "transcription" not in session_config(settings, settings.profile())["audio"]["input"]
+def test_no_transcription_model_asks_for_no_transcript() -> None:
+    session = session_config(model="gpt-realtime", voice="marin")
+    assert "transcription" not in session["audio"]["input"]
+    CLIENT_EVENT.validate_python(ClientEvents().session_update(session))
 
 
 def test_every_client_event_validates() -> None:

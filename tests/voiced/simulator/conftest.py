@@ -21,9 +21,9 @@ import trio
 from openai.types.realtime import RealtimeServerEvent
 from trio_websocket import WebSocketConnection, open_websocket_url
 
+from voiced.pcm import WIRE_RATE, pcm_bytes
 from voiced.simulator import Simulator
 
-SAMPLE_RATE = 24_000
 _SERVER_EVENT = pydantic.TypeAdapter(RealtimeServerEvent)
 #: What the service's session object carries beyond the request schema.
 _SESSION_EXTRAS = {"id", "object", "expires_at"}
@@ -36,11 +36,11 @@ def pcm(samples: np.ndarray) -> bytes:
 
 def speech_like(before_s: float = 0.5, speech_s: float = 1.0, after_s: float = 1.0) -> bytes:
     """Silence, a -12 dBFS 300 Hz burst, silence: what the energy VAD calls one utterance."""
-    t = np.arange(int(speech_s * SAMPLE_RATE)) / SAMPLE_RATE
+    t = np.arange(int(speech_s * WIRE_RATE)) / WIRE_RATE
     burst = 0.25 * np.sin(2 * np.pi * 300 * t)
     silence = np.zeros
     return pcm(
-        np.concatenate([silence(int(before_s * SAMPLE_RATE)), burst, silence(int(after_s * SAMPLE_RATE))])
+        np.concatenate([silence(int(before_s * WIRE_RATE)), burst, silence(int(after_s * WIRE_RATE))])
     )
 
 
@@ -80,7 +80,7 @@ class Client:
         await self.ws.send_message(message)
 
     async def append(self, audio: bytes, chunk_ms: int = 40) -> None:
-        step = chunk_ms * SAMPLE_RATE // 1000 * 2
+        step = pcm_bytes(chunk_ms)
         for offset in range(0, len(audio), step):
             chunk = base64.b64encode(audio[offset : offset + step]).decode()
             await self.send("input_audio_buffer.append", audio=chunk)
@@ -112,7 +112,6 @@ class Client:
 class Realtime:
     """Runs a simulator for one test and connects clients to it (and makes test audio)."""
 
-    sample_rate = SAMPLE_RATE
     pcm = staticmethod(pcm)
     speech_like = staticmethod(speech_like)
 

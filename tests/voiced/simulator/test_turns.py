@@ -8,11 +8,11 @@ import math
 
 import numpy as np
 
+from voiced.pcm import WIRE_RATE, pcm_bytes
 from voiced.simulator import Script, Simulator
 from voiced.simulator.session_config import DEFAULT_INSTRUCTIONS
 
-SAMPLE_RATE = 24_000
-BYTES_PER_MS = SAMPLE_RATE * 2 // 1000
+BYTES_PER_MS = pcm_bytes(1)
 TRANSCRIBE = {"type": "realtime", "audio": {"input": {"transcription": {"model": "gpt-4o-transcribe"}}}}
 MANUAL = {"type": "realtime", "audio": {"input": {"turn_detection": None}}}
 LONG_ANSWER = Script.from_data({"turns": [{"response": {"text": "a long story", "audio": {"tone_s": 8.0}}}]})
@@ -157,7 +157,7 @@ def test_speech_during_a_response_interrupts_it(realtime):
 
 
 def test_manual_turns_commit_and_respond_only_when_asked(realtime):
-    half_second = realtime.pcm(0.25 * np.sin(2 * np.pi * 300 * np.arange(SAMPLE_RATE // 2) / SAMPLE_RATE))
+    half_second = realtime.pcm(0.25 * np.sin(2 * np.pi * 300 * np.arange(WIRE_RATE // 2) / WIRE_RATE))
 
     async def body(sim: Simulator, url: str) -> None:
         async with realtime.connect(url) as client:

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from voiced.pcm import WIRE_RATE as RATE
 from voiced.simulator.input_buffer import InputBuffer
 from voiced.simulator.vad import EnergyVad, SpeechStarted, SpeechStopped, threshold_to_dbfs
-
-RATE = 24_000
 
 
 def _tone(seconds: float, amplitude: float) -> bytes:

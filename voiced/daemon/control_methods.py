@@ -1,20 +1,30 @@
-"""The control socket's methods: what `voicectl` (or socat) can ask the daemon."""
+"""The control socket's methods: what `voicectl` (or socat) can ask the daemon.
+
+The daemon (voiced.daemon.wiring) offers them what `Controlled` names: its parts as typed
+attributes and the few actions that touch more than one part.
+"""
 
 from __future__ import annotations
 
 import os
 import time
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal, Protocol
 
 import trio
 from pydantic import BaseModel, ConfigDict, Field
 
-from voiced.audio.duplex import available_devices
-from voiced.control import ClientConnection, RpcError
-from voiced.listening import OverBudget
+from voiced.audio.duplex import Audio, available_devices
+from voiced.bus import Bus
+from voiced.config import Settings
+from voiced.control import ClientConnection, MethodRegistry, RpcError
+from voiced.control.subscriptions import Subscriptions
+from voiced.usage import UsageLedger
 
-if TYPE_CHECKING:
-    from voiced.daemon import Daemon
+from .current import CurrentConversation
+from .listening import Listening, OverBudget
+from .outbox import Counters
+from .reactions import Latency, RateLimits
+from .sessions import SessionKeeper
 
 SHUTDOWN_GRACE_S = 0.1
 """Time for the `shutdown` reply to leave before the nursery is cancelled."""
@@ -40,9 +50,45 @@ class TalkParams(Params):
     seconds: float | None = Field(None, gt=0, le=600, description="stop by itself after this long")
 
 
-def register_commands(daemon: Daemon) -> None:
-    """Add the daemon's methods to its registry."""
-    methods = daemon.methods
+class Controlled(Protocol):
+    """What the methods use of the daemon."""
+
+    settings: Settings
+    bus: Bus
+    audio: Audio
+    counters: Counters
+    current: CurrentConversation
+    latency: Latency
+    listening: Listening
+    rate_limits: RateLimits
+    sessions: SessionKeeper
+    subscriptions: Subscriptions
+    usage: UsageLedger
+    url: str
+
+    @property
+    def state(self) -> str: ...
+
+    @property
+    def simulated(self) -> bool: ...
+
+    def pause(self) -> None: ...
+
+    def resume(self) -> None: ...
+
+    def interrupt(self) -> bool: ...
+
+    def say(self, text: str) -> None: ...
+
+    def talk(self, start: bool, seconds: float | None = None) -> None: ...
+
+    def restart(self) -> None: ...
+
+    def stop(self, after_s: float = 0.0) -> None: ...
+
+
+def register_control_methods(methods: MethodRegistry, daemon: Controlled) -> None:
+    """Add the daemon's methods to `methods`."""
 
     @methods.method("status")
     async def status(params: None, client: ClientConnection) -> dict[str, Any]:
@@ -64,9 +110,7 @@ def register_commands(daemon: Daemon) -> None:
     @methods.method("interrupt")
     async def interrupt(params: None, client: ClientConnection) -> dict[str, Any]:
         """Stop the assistant now; the server is told how much was heard."""
-        actions = daemon.conversation.interrupt()
-        daemon.apply(actions)
-        return {"interrupted": bool(actions), "state": daemon.state}
+        return {"interrupted": daemon.interrupt(), "state": daemon.state}
 
     @methods.method("subscribe", SubscribeParams)
     async def subscribe(params: SubscribeParams, client: ClientConnection) -> dict[str, Any]:
@@ -82,7 +126,7 @@ def register_commands(daemon: Daemon) -> None:
     @methods.method("say", SayParams)
     async def say(params: SayParams, client: ClientConnection) -> dict[str, Any]:
         """A typed user turn: the assistant answers it as if it had been spoken."""
-        if not daemon.conversation.connected:
+        if not daemon.current.conversation.connected:
             raise RpcError(NOT_NOW, "not connected to the Realtime server", {"state": daemon.state})
         daemon.say(params.text)
         return {"state": daemon.state}
@@ -91,21 +135,21 @@ def register_commands(daemon: Daemon) -> None:
     async def restart(params: None, client: ClientConnection) -> dict[str, Any]:
         """Start a new conversation (a new session; what was said is forgotten)."""
         daemon.restart()
-        return {"conversation_id": daemon.conversation_id}
+        return {"conversation_id": daemon.current.id}
 
     @methods.method("talk", TalkParams)
     async def talk(params: TalkParams, client: ClientConnection) -> dict[str, Any]:
         """Push-to-talk: start or stop a spoken turn (turn_detection = "manual")."""
-        if not daemon.conversation.manual_turns:
+        if not daemon.current.conversation.manual_turns:
             raise RpcError(NOT_NOW, 'talk needs [audio] turn_detection = "manual"',
                            {"turn_detection": daemon.settings.audio.turn_detection})
         daemon.talk(params.action == "start", params.seconds)
-        return {"talking": daemon.conversation.talking, "state": daemon.state}
+        return {"talking": daemon.current.conversation.talking, "state": daemon.state}
 
     @methods.method("usage")
     async def usage(params: None, client: ClientConnection) -> dict[str, Any]:
         """Tokens and estimated cost: last turn, this conversation, today; rate limits."""
-        return daemon.usage.summary() | {"rate_limits": daemon.rate_limits,
+        return daemon.usage.summary() | {"rate_limits": daemon.rate_limits.latest,
                                          "budget_daily_usd": daemon.settings.budget.daily_usd,
                                          "over_budget": daemon.listening.over_budget}
 
@@ -136,50 +180,49 @@ def register_commands(daemon: Daemon) -> None:
         return {"stopping": True}
 
 
-def snapshot(daemon: Daemon) -> dict[str, Any]:
+def snapshot(daemon: Controlled) -> dict[str, Any]:
     """What a new subscriber needs before the events: where things stand now."""
     return {
         "state": daemon.state,
-        "paused": daemon.conversation.paused,
-        "error": daemon.conversation.error,
-        "session_id": daemon.conversation.session_id,
-        "conversation_id": daemon.conversation_id,
-        "current_turns": daemon.turns.current,
+        "paused": daemon.current.conversation.paused,
+        "error": daemon.current.conversation.error,
+        "session_id": daemon.current.conversation.session_id,
+        "conversation_id": daemon.current.id,
+        "current_turns": daemon.current.turns.current,
     }
 
 
-def status_of(daemon: Daemon) -> dict[str, Any]:
-    c = daemon.counters
+def status_of(daemon: Controlled) -> dict[str, Any]:
+    c, sessions, now = daemon.counters, daemon.sessions, time.monotonic()
     return {
         "state": daemon.state,
-        "paused": daemon.conversation.paused,
-        "error": daemon.conversation.error,
+        "paused": daemon.current.conversation.paused,
+        "error": daemon.current.conversation.error,
         "listen": daemon.listening.describe(),
         "session": {
-            "id": daemon.conversation.session_id,
-            "connected": daemon.conversation.connected,
-            "age_s": (round(time.monotonic() - daemon.sessions.opened_at, 1)
-                      if daemon.sessions.opened_at is not None else None),
+            "id": daemon.current.conversation.session_id,
+            "connected": daemon.current.conversation.connected,
+            "age_s": None if (age := sessions.age_s(now)) is None else round(age, 1),
             "url": daemon.url.split("?", 1)[0] if daemon.url else None,
             "model": daemon.settings.api.model,
-            "simulated": daemon.options.simulate,
+            "simulated": daemon.simulated,
         },
-        "conversation_id": daemon.conversation_id,
+        "conversation_id": daemon.current.id,
         "devices": daemon.audio.describe(),
-        "latency": daemon.latency.summary(),
-        "audio_path": {"mic_to_wire_ms": daemon.mic_to_wire.summary(),
-                       "delta_to_device_ms": daemon.delta_to_device.summary()},
+        "latency": daemon.latency.turns.summary(),
+        "audio_path": {"mic_to_wire_ms": sessions.mic_to_wire.summary(),
+                       "delta_to_device_ms": daemon.latency.delta_to_device.summary()},
         "usage_today": daemon.usage.summary()["today"],
         "subscribers": len(daemon.subscriptions),
-        "uptime_s": round(time.monotonic() - c.started_at, 1),
+        "uptime_s": round(now - c.started_at, 1),
         "pid": os.getpid(),
         "counts": {
             "frames_sent": c.frames_sent,
             "frames_dropped": c.frames_dropped,
-            "server_events": c.server_events,
-            "responses": c.responses,
+            "server_events": sessions.server_events,
+            "responses": sessions.responses,
             "interruptions": c.interruptions,
-            "sessions": c.sessions,
+            "sessions": sessions.opened,
             "events_published": daemon.bus.published,
         },
     }

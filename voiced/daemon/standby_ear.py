@@ -18,7 +18,8 @@ import webrtcvad
 
 from voiced.audio.levels import level_dbfs, voice_floor_dbfs
 from voiced.audio.resample import Resampler
-from voiced.config import WIRE_RATE
+from voiced.pcm import WIRE_RATE, pcm_bytes
+from voiced.plugin_host.api import WakeDetector
 
 log = logging.getLogger("voiced.listen")
 
@@ -31,18 +32,17 @@ VOICED_NEEDED = 10
 PRE_ROLL_MS = 1000
 
 
-class WakeDetector(Protocol):
-    """What a wake-word plugin returns from `voiced_wake_detector`: fed 24 kHz PCM16 frames."""
+class ClosableDetector(WakeDetector, Protocol):
+    """A plugin's wake detector for one stretch of standby (the plugin host guards it)."""
 
-    def feed(self, pcm: bytes) -> bool:
-        """True when this frame completes a wake word."""
-        ...
+    def close(self) -> None:
+        """Standby ended: stop feeding it and release what it holds."""
 
 
-class WakeListener:
+class StandbyEar:
     """Standby's ear: keeps the pre-roll and says when voice (or a plugin) should wake us."""
 
-    def __init__(self, threshold: float, detectors: Iterable[WakeDetector] = (),
+    def __init__(self, threshold: float, detectors: Iterable[ClosableDetector] = (),
                  use_vad: bool = True) -> None:
         self.floor_dbfs = voice_floor_dbfs(threshold)
         self.detectors = list(detectors)
@@ -83,13 +83,13 @@ class WakeListener:
     def _keep(self, pcm: bytes) -> None:
         self._pre_roll.append(pcm)
         self._pre_roll_bytes += len(pcm)
-        limit = WIRE_RATE * 2 * PRE_ROLL_MS // 1000
+        limit = pcm_bytes(PRE_ROLL_MS)
         while self._pre_roll_bytes - len(self._pre_roll[0]) >= limit:
             self._pre_roll_bytes -= len(self._pre_roll.popleft())
 
     def _voice(self, pcm: bytes) -> bool:
         self._pending += self._to_vad(pcm)
-        step = VAD_RATE * VAD_FRAME_MS // 1000 * 2
+        step = pcm_bytes(VAD_FRAME_MS, VAD_RATE)
         while len(self._pending) >= step:
             chunk, self._pending = self._pending[:step], self._pending[step:]
             loud = level_dbfs(chunk) >= self.floor_dbfs

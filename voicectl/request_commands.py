@@ -1,8 +1,9 @@
-"""What each request command does, shared by the fast path and the typer app.
+"""The request commands (status, pause, say, call...): send voiced one request, print its answer.
 
-Every function here returns the process exit code and prints what the user sees:
-0 done, 1 cannot reach voiced or bad usage, 2 voiced answered with an error,
-3 (``status`` only) voiced is not running. Standard library only.
+Shared by the fast path and the typer app, so both behave the same. Every function here
+returns the process exit code and prints what the user sees: 0 done, 1 cannot reach
+voiced or bad usage, 2 voiced answered with an error, 3 (``status`` only) voiced is not
+running. Standard library only.
 """
 
 from __future__ import annotations
@@ -12,25 +13,31 @@ import sys
 
 from . import client, paths
 
+TYPE_CHECKING = False  # typing itself costs start-up time on the fast path
+if TYPE_CHECKING:
+    from typing import Any
+
 OK = 0
 UNREACHABLE_OR_USAGE = 1
 DAEMON_ERROR = 2
 NOT_RUNNING = 3
 
-# Commands that send one request without params; the first four print their result.
-SIMPLE_COMMANDS = (
-    "status",
-    "devices",
-    "plugins",
-    "usage",
-    "pause",
-    "resume",
-    "interrupt",
-    "shutdown",
-    "restart",
-    "wake",
-    "sleep",
-)
+# Commands that send one request without params, in the order ``voicectl --help`` lists
+# them: how the result is shown (see run_request) and the help line. The typer app
+# registers one command per entry, the fast path runs them all.
+SIMPLE_COMMANDS: dict[str, tuple[str, str]] = {
+    "status": ("human", "Show what voiced is doing (exit 3 when it is not running)."),
+    "pause": ("nothing", "Stop listening and speaking until resume."),
+    "resume": ("nothing", "Listen again after pause."),
+    "interrupt": ("nothing", "Cut the assistant off mid-answer."),
+    "devices": ("human", "List the audio devices voiced can use."),
+    "shutdown": ("nothing", "Stop voiced."),
+    "restart": ("nothing", "Start a new conversation (what was said is forgotten)."),
+    "wake": ("nothing", "Leave standby and listen, as a wake word would."),
+    "sleep": ("nothing", "Go to standby (wake-word mode)."),
+    "plugins": ("human", "List the plugins and whether each loaded."),
+    "usage": ("usage", "Tokens and estimated cost: last turn, this conversation, today."),
+}
 
 
 def fail(message: str, code: int = UNREACHABLE_OR_USAGE) -> int:
@@ -107,7 +114,7 @@ def daemon_error(exc: client.DaemonError) -> int:
 
 def run_request(
     method: str,
-    params: dict | list | None = None,
+    params: dict[str, Any] | list[Any] | None = None,
     *,
     socket: str | None = None,
     as_json: bool = False,
@@ -141,9 +148,7 @@ def run_request(
 def run_simple(command: str, *, socket: str | None = None, as_json: bool = False) -> int:
     """One of SIMPLE_COMMANDS: status, devices and plugins print their result, usage a table,
     the rest are quiet."""
-    show = {"status": "human", "devices": "human", "plugins": "human", "usage": "usage"}.get(
-        command, "nothing"
-    )
+    show = SIMPLE_COMMANDS[command][0]
     return run_request(command, socket=socket, as_json=as_json, show=show)
 
 
@@ -203,9 +208,9 @@ def _cost(value: object) -> str:
     return f"${value:.4f}" if isinstance(value, int | float) else "-"
 
 
-def format_usage(usage: dict) -> str:
+def format_usage(usage: dict[str, Any]) -> str:
     """The ``usage`` result as a small table: tokens and cost per turn, conversation, day."""
-    rows = [("", "input", "cached", "output", "total", "cost")]
+    rows: list[tuple[str, ...]] = [("", "input", "cached", "output", "total", "cost")]
     for key, label in (("last_turn", "last turn"), ("conversation", "conversation"), ("today", "today")):
         tokens = usage.get(key) or {}
         cached = int(tokens.get("text_cached_input") or 0) + int(tokens.get("audio_cached_input") or 0)
@@ -246,7 +251,7 @@ def run_call(
     method: str, params_json: str | None, *, socket: str | None = None, as_json: bool = False
 ) -> int:
     """``call METHOD [JSON]``: any method, params as a JSON object or array."""
-    params = None
+    params: dict[str, Any] | list[Any] | None = None
     if params_json is not None:
         try:
             params = json.loads(params_json)
