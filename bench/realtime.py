@@ -35,8 +35,8 @@ sys.path.insert(0, str(ROOT))
 from tests.support.processes import DaemonProcess, SimulatorProcess, daemon_env, wait_for  # noqa: E402
 from tests.support.pulse import PulseServer  # noqa: E402
 from tests.support.signals import active_spans, energy_envelope, silence, speak  # noqa: E402
+from voiced.pcm import WIRE_RATE as RATE  # noqa: E402
 
-RATE = 24_000
 RESULTS = ROOT / "bench" / "results" / "realtime.txt"
 LISTEN_WINDOWS = 4
 """The listening stretch is measured in this many windows, to show how steady it is."""

@@ -14,7 +14,7 @@ SAMPLE_BYTES = 2
 
 def pcm_ms(nbytes: int, rate: int = WIRE_RATE) -> float:
     """Milliseconds of mono PCM16 at `rate` in `nbytes`."""
-    return nbytes / SAMPLE_BYTES / rate * 1000
+    return nbytes * 1000 / (SAMPLE_BYTES * rate)  # exact for whole milliseconds
 
 
 def pcm_bytes(ms: float, rate: int = WIRE_RATE) -> int:

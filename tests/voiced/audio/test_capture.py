@@ -16,7 +16,7 @@ import trio.testing
 
 from tests.support.signals import tone
 from voiced.audio.capture import LOUD_HANGOVER_S, QUIET_BATCH_MS, Capture, MicFrame
-from voiced.config import WIRE_RATE
+from voiced.pcm import WIRE_RATE
 
 PERIOD_S = 0.02
 PERIOD = int(WIRE_RATE * PERIOD_S)
