@@ -382,3 +382,13 @@ def test_a_tool_that_finishes_after_the_user_moved_on_is_not_answered(conversati
     conversation.server_event({"type": "input_audio_buffer.speech_started", "item_id": "u9"})
     assert [e["type"] for e in sends(conversation.tool_finished("call_1", "late"))] == [
         "conversation.item.create"]
+
+
+def test_a_new_configuration_goes_to_an_open_session_at_once_else_with_the_next() -> None:
+    conv = Conversation({"type": "realtime", "instructions": "old"})
+    assert conv.configure({"type": "realtime", "instructions": "new"}) == []
+    actions = conv.server_event({"type": "session.created", "session": {"id": "sess_1"}})
+    updates = [e for e in sends(actions) if e["type"] == "session.update"]
+    assert [u["session"]["instructions"] for u in updates] == ["new"]
+    [update] = sends(conv.configure({"type": "realtime", "instructions": "newer"}))
+    assert update["type"] == "session.update" and update["session"]["instructions"] == "newer"

@@ -123,6 +123,12 @@ class Conversation:
             self.error = reason
         return self._done([Publish("session.disconnected", {"reason": reason, "fatal": fatal})])
 
+    def configure(self, session: Mapping[str, Any]) -> list[Action]:
+        """The configuration for `session.update`: sent at once to an open session, else
+        with the next `session.created`."""
+        self.session = dict(session)
+        return self._done([Send(self.events.session_update(self.session))] if self.connected else [])
+
     def clear_error(self) -> list[Action]:
         """Try again after a fatal error (a restart or a new configuration)."""
         self.error = None
@@ -141,15 +147,13 @@ class Conversation:
         if self.paused or self.standby or (self.manual_turns and not self.talking):
             return None
         if not self.connected:
-            if self._held.holding:
-                self._held.keep([pcm])
+            self._held.offer(pcm)
             return None
         return self.events.append_audio(pcm)
 
     def hold(self, frames: Iterable[bytes] = ()) -> list[Action]:
         """Keep microphone audio (`frames`, then what comes) until the next session is up."""
-        self._held.holding = True
-        self._held.keep(frames)
+        self._held.hold(frames)
         return self._done([])
 
     def release(self) -> list[Action]:

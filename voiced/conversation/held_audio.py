@@ -21,6 +21,16 @@ class HeldAudio:
     def __iter__(self) -> Iterator[bytes]:
         return iter(self._frames)
 
+    def hold(self, frames: Iterable[bytes]) -> None:
+        """Keep `frames`, and every frame offered from now on."""
+        self.holding = True
+        self.keep(frames)
+
+    def offer(self, pcm: bytes) -> None:
+        """A frame captured while there is no session: kept while holding."""
+        if self.holding:
+            self.keep([pcm])
+
     def keep(self, frames: Iterable[bytes]) -> None:
         """Add `frames`; the oldest give way past HELD_MS."""
         for pcm in frames:

@@ -36,7 +36,7 @@ class Speaker(Protocol):
     def forget(self, item_id: str) -> None: ...
 
 
-ToolCaller = Callable[[str, "str | dict[str, Any]"], Awaitable[str]]
+ToolCaller = Callable[[str, str | dict[str, Any]], Awaitable[str]]
 
 
 class Effects:

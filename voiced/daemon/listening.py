@@ -21,6 +21,7 @@ import trio
 from voiced.audio.cues import SLEEP_CUE, WAKE_CUE
 from voiced.config import Settings
 
+from .sessions import EndReason
 from .standby_ear import ClosableDetector, StandbyEar
 
 log = logging.getLogger("voiced.listen")
@@ -80,15 +81,17 @@ class AwakeGate:
 
 
 class Listening:
-    """Decides when voiced is awake; the session follows `gate`."""
+    """Decides when voiced is awake: it opens and closes the gate the session keeper waits on."""
 
-    def __init__(self, settings: ListenSettings, *, standby: Standby, end_session: Callable[[str], None],
+    def __init__(self, settings: ListenSettings, *, gate: AwakeGate, standby: Standby,
+                 end_session: Callable[[EndReason], None],
                  send_audio_from_now: Callable[[], None], play_cue: Callable[[bytes], None],
                  spent_today: Callable[[], float | None], publish: Callable[[str, dict[str, Any]], object],
                  quiet_for: Callable[[float], float], when_quiet: Callable[[Callable[[], None]], None],
                  wake_detectors: Callable[[], Awaitable[Sequence[ClosableDetector]]], nursery: trio.Nursery,
                  clock: Callable[[], float] = time.monotonic) -> None:
-        """`spent_today()` is today's estimated cost (None: unknown prices); `wake_detectors()`
+        """`gate` starts open unless the mode is `wake`; the session keeper waits on it.
+        `spent_today()` is today's estimated cost (None: unknown prices); `wake_detectors()`
         asks the plugins for this stretch of standby's detectors, fetched in `nursery`."""
         self.settings = settings
         self._standby = standby
@@ -102,7 +105,7 @@ class Listening:
         self._wake_detectors = wake_detectors
         self._nursery = nursery
         self._clock = clock
-        self.gate = AwakeGate(awake=settings.mode != "wake")
+        self.gate = gate
         self.ear = StandbyEar(settings.vad_threshold, use_vad=False)
         self.last_change = clock()
         self.last_reason = "start"

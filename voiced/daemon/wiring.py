@@ -36,7 +36,7 @@ from . import reactions
 from .control_methods import register_control_methods
 from .current import CurrentConversation
 from .effects import Effects
-from .listening import Listening, ListenSettings
+from .listening import AwakeGate, Listening, ListenSettings
 from .microphone import Microphone
 from .outbox import Counters, Outbox
 from .plugins import PluginKeeper
@@ -107,16 +107,17 @@ class Daemon:
                                call_tool=self.plugins.call_tool, nursery=nursery)
         self.microphone = Microphone(current, standby_keeps=self._standby_keeps, record=self.plugins.record,
                                      outbox=self.outbox)
-        self.listening = Listening(
-            ListenSettings.of(settings), standby=self.effects, end_session=self._end_session,
-            send_audio_from_now=self.microphone.send_audio_from_now, play_cue=self._play_cue,
-            spent_today=self._spent_today, publish=self.bus.publish, quiet_for=self.quiet.quiet_for,
-            when_quiet=self.quiet.when_quiet, wake_detectors=self.plugins.wake_detectors, nursery=nursery)
+        gate = AwakeGate(awake=settings.listen.mode != "wake")
         self.sessions = SessionKeeper(
-            target=self._target, conversing=self.effects, awake=self.listening.gate,
+            target=self._target, conversing=self.effects, awake=gate,
             outbox=self.outbox.receive, prepare=self._prepare_session,
             finished_turns=lambda: current.turns.finished, publish=self.bus.publish,
             quiet_for=self.quiet.quiet_for, connect=connect)
+        self.listening = Listening(
+            ListenSettings.of(settings), gate=gate, standby=self.effects, end_session=self.sessions.end,
+            send_audio_from_now=self.microphone.send_audio_from_now, play_cue=self._play_cue,
+            spent_today=self._spent_today, publish=self.bus.publish, quiet_for=self.quiet.quiet_for,
+            when_quiet=self.quiet.when_quiet, wake_detectors=self.plugins.wake_detectors, nursery=nursery)
         self._listen_on_the_bus()
         register_control_methods(self.methods, self)
 
@@ -198,12 +199,10 @@ class Daemon:
         self.usage.reprice(settings.api.model, settings.prices)
         self.audio.set_vad_threshold(settings.audio.vad_threshold)
         self.listening.reconfigure(ListenSettings.of(settings))
-        await self._prepare_session()
-        conversation = self.current.conversation
-        if conversation.connected and not reconnect:
-            self.outbox.send(conversation.events.session_update(conversation.session))
-        elif reconnect or conversation.error is not None:
-            self.sessions.end("reload")  # a new key may fix what stopped the retries
+        if reconnect or self.current.conversation.error is not None:
+            self.sessions.end("reload")  # the next session is prepared anew; a new key may fix an error
+        else:
+            await self._prepare_session()  # an open session gets a session.update
         log.info("configuration reloaded")
 
     # -- the session -----------------------------------------------------------------------
@@ -217,7 +216,8 @@ class Daemon:
                       self.settings.api.timeout, self.settings.api.rollover_after_s)
 
     async def _prepare_session(self) -> None:
-        """The session config for the next `session.update`: settings, then plugins' tools and hooks."""
+        """The session config from the settings, then the plugins' tools and hooks; an open
+        session gets it at once, the next one when it is created."""
         base = session_from_settings(self.settings, self.profile)
         session = await self.plugins.session_config(base)
         try:
@@ -226,11 +226,7 @@ class Daemon:
             log.error("a plugin made the session configuration unsendable (%s); using it without "
                       "the plugins' changes", exc)
             session = base
-        self.current.conversation.session = session
-
-    def _end_session(self, reason: str) -> None:
-        assert reason == "standby"
-        self.sessions.end("standby")
+        self.effects.apply(self.current.conversation.configure(session))
 
     async def _every_second(self) -> None:
         while True:
@@ -254,6 +250,8 @@ class Daemon:
             await trio.sleep(interval)
 
     # -- small adapters between parts ------------------------------------------------------
+    # The microphone is built before listening and the plugins before both, since each
+    # needs something of the other: these look the later part up when called.
 
     def _standby_keeps(self, pcm: bytes) -> bool:
         return self.listening.hear(pcm)

@@ -12,7 +12,7 @@ import trio
 import trio.testing
 
 from voiced.audio.cues import SLEEP_CUE, WAKE_CUE
-from voiced.daemon.listening import Listening, ListenSettings, OverBudget
+from voiced.daemon.listening import AwakeGate, Listening, ListenSettings, OverBudget
 from voiced.pcm import pcm_bytes
 
 FRAME = b"\x00" * pcm_bytes(40)
@@ -72,7 +72,8 @@ class Room:
             self.sent_from_now += 1
 
         return Listening(
-            self.settings, standby=self, end_session=self.ended.append, send_audio_from_now=sent_from_now,
+            self.settings, gate=AwakeGate(awake=self.settings.mode != "wake"), standby=self,
+            end_session=self.ended.append, send_audio_from_now=sent_from_now,
             play_cue=self.cues.append, spent_today=lambda: self.spent_usd,
             publish=lambda kind, data: self.published.append((kind, data)),
             quiet_for=lambda now: self.quiet_s, when_quiet=self.when_quiet,

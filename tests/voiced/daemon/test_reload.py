@@ -79,6 +79,9 @@ class Running:
             return result
         raise AssertionError(f"timed out waiting for {what}")
 
+    async def reach(self, state: str, what: str) -> None:
+        await self.wait(lambda: self.daemon.state == state, what)
+
     def received(self, kind: str) -> list[dict[str, Any]]:
         return self.simulator.received(kind)
 
@@ -129,9 +132,9 @@ def test_the_readme_table_is_the_one_the_daemon_follows() -> None:
 def test_a_new_key_recovers_from_a_refused_one(home: Path) -> None:
     async def test() -> None:
         async with running(home, 'key = "sk-old"\n', Simulator(api_key="sk-new", speed=50.0)) as r:
-            await r.wait(lambda: r.daemon.state == "error", "the refused key")
+            await r.reach("error", "the refused key")
             await r.reload('key = "sk-new"\n')
-            await r.wait(lambda: r.daemon.state == "listening", "a session with the new key")
+            await r.reach("listening", "a session with the new key")
 
     run(test)
 
@@ -139,7 +142,7 @@ def test_a_new_key_recovers_from_a_refused_one(home: Path) -> None:
 def test_a_new_model_reconnects_and_replays_the_conversation(home: Path) -> None:
     async def test() -> None:
         async with running(home, '[assistant]\noutput_modalities = ["text"]\n') as r:
-            await r.wait(lambda: r.daemon.state == "listening", "the first session")
+            await r.reach("listening", "the first session")
             r.daemon.say("My name is Ada.")
             await r.wait(lambda: r.simulator.received("response.create") or r.daemon.state == "thinking",
                          "the question")
@@ -157,7 +160,7 @@ def test_a_new_model_reconnects_and_replays_the_conversation(home: Path) -> None
 def test_a_shorter_rollover_age_rolls_the_open_session_over(home: Path) -> None:
     async def test() -> None:
         async with running(home) as r:
-            await r.wait(lambda: r.daemon.state == "listening", "the first session")
+            await r.reach("listening", "the first session")
             await r.reload("rollover_after_s = 1\n")
             await r.wait(lambda: len(r.simulator.sessions) == 2, "the rollover")
 
@@ -167,7 +170,7 @@ def test_a_shorter_rollover_age_rolls_the_open_session_over(home: Path) -> None:
 def test_the_assistant_and_the_turn_taking_go_to_the_open_session(home: Path) -> None:
     async def test() -> None:
         async with running(home) as r:
-            await r.wait(lambda: r.daemon.state == "listening", "the first session")
+            await r.reach("listening", "the first session")
             await r.reload('[assistant]\ninstructions = "Answer in French."\n'
                            '[audio]\nturn_detection = "semantic_vad"\nnoise_reduction = "near_field"\n'
                            '[transcription]\nlanguage = "fr"\n')
@@ -185,7 +188,7 @@ def test_the_assistant_and_the_turn_taking_go_to_the_open_session(home: Path) ->
 def test_the_vad_threshold_reaches_the_server_the_ear_and_the_microphone(home: Path) -> None:
     async def test() -> None:
         async with running(home) as r:
-            await r.wait(lambda: r.daemon.state == "listening", "the first session")
+            await r.reach("listening", "the first session")
             floor = r.daemon.listening.ear.floor_dbfs
             await r.reload("[audio]\nvad_threshold = 0.9\n")
             await r.wait(lambda: len(session_updates(r)) == 2, "a session.update")
@@ -199,12 +202,12 @@ def test_the_vad_threshold_reaches_the_server_the_ear_and_the_microphone(home: P
 def test_listen_mode_idle_timeout_and_cues_apply_at_once(home: Path) -> None:
     async def test() -> None:
         async with running(home) as r:
-            await r.wait(lambda: r.daemon.state == "listening", "the first session")
+            await r.reach("listening", "the first session")
             await r.reload('[listen]\nmode = "wake"\nidle_timeout_s = 1\ncues = false\n')
             assert r.daemon.listening.settings.cues is False
-            await r.wait(lambda: r.daemon.state == "standby", "the idle timeout of wake mode")
+            await r.reach("standby", "the idle timeout of wake mode")
             await r.reload('[listen]\nmode = "always"\n')
-            await r.wait(lambda: r.daemon.state == "listening", "awake again in always mode")
+            await r.reach("listening", "awake again in always mode")
 
     run(test)
 
@@ -212,11 +215,11 @@ def test_listen_mode_idle_timeout_and_cues_apply_at_once(home: Path) -> None:
 def test_a_budget_lowered_below_todays_cost_sends_voiced_to_standby(home: Path) -> None:
     async def test() -> None:
         async with running(home, '[assistant]\noutput_modalities = ["text"]\n') as r:
-            await r.wait(lambda: r.daemon.state == "listening", "the first session")
+            await r.reach("listening", "the first session")
             r.daemon.say("Hello there.")
             await r.wait(lambda: (r.daemon.usage.today_usd or 0) > 0, "an answer that cost something")
             await r.reload('[assistant]\noutput_modalities = ["text"]\n[budget]\ndaily_usd = 0.000001\n')
-            await r.wait(lambda: r.daemon.state == "standby", "standby for the budget")
+            await r.reach("standby", "standby for the budget")
             assert r.daemon.listening.over_budget
 
     run(test)
@@ -234,7 +237,7 @@ def test_prices_apply_to_the_estimate_at_once(home: Path) -> None:
 def test_plugins_and_recording_are_loaded_again(home: Path) -> None:
     async def test() -> None:
         async with running(home) as r:
-            await r.wait(lambda: r.daemon.state == "listening", "the first session")
+            await r.reach("listening", "the first session")
             tools = [t["name"] for t in session_updates(r)[0].get("tools", [])]
             assert tools, "the bundled clock tool is offered by default"
             await r.reload('[plugins]\ndisabled = ["clock"]\n[recording]\nenabled = true\n')

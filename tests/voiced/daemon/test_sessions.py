@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import itertools
 import random
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -127,6 +128,20 @@ async def run_for(keeper: SessionKeeper, seconds: float) -> None:
         await keeper.run()
 
 
+@asynccontextmanager
+async def keeping(keeper: SessionKeeper) -> AsyncIterator[SessionKeeper]:
+    """`keeper` runs in the background while the block does."""
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(keeper.run)
+        yield keeper
+        nursery.cancel_scope.cancel()
+
+
+def on_mock_clock(main: Callable[[], Awaitable[None]]) -> None:
+    """Run `main` on a clock that jumps over every wait (backoff, timeouts)."""
+    trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+
+
 def test_backoff_grows_with_jitter_up_to_the_cap() -> None:
     rng = random.Random(1)
     for failures, ceiling in [(1, 1.0), (2, 2.0), (3, 4.0), (6, 30.0), (50, BACKOFF_CAP_S)]:
@@ -153,7 +168,7 @@ def test_refused_connections_back_off_and_a_healthy_session_resets_it() -> None:
         # which keeps the microphone audio for the next session.
         assert harness.conversation.of("lost") == [("lost", "cannot connect", False, True)] * 4
 
-    trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+    on_mock_clock(main)
 
 
 def test_a_session_that_answered_resets_the_backoff() -> None:
@@ -166,7 +181,7 @@ def test_a_session_that_answered_resets_the_backoff() -> None:
         assert keeper.failures == 1, "the answered session should have reset the count"
         assert keeper.responses == 1 and keeper.server_events == 1
 
-    trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+    on_mock_clock(main)
 
 
 def test_the_server_rolling_over_a_healthy_session_reconnects_at_once_with_held_audio() -> None:
@@ -179,7 +194,7 @@ def test_the_server_rolling_over_a_healthy_session_reconnects_at_once_with_held_
         assert ("lost", "server closed the session (1001)", False, True) in harness.conversation.calls
         assert harness.published == [("session.rollover", {"reason": "server closed the session (1001)"})]
 
-    trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+    on_mock_clock(main)
 
 
 def test_a_peer_that_closes_with_1001_at_once_is_not_hammered() -> None:
@@ -192,16 +207,14 @@ def test_a_peer_that_closes_with_1001_at_once_is_not_hammered() -> None:
         assert second - first >= 0.5 and third - second >= 1.0
         assert harness.published == []
 
-    trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+    on_mock_clock(main)
 
 
 def test_rollover_is_due_only_past_the_age_and_at_a_quiet_moment() -> None:
     harness = Harness(FakeServer(stays_open))
 
     async def main() -> None:
-        keeper = harness.keeper()
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(keeper.run)
+        async with keeping(harness.keeper()) as keeper:
             await trio.sleep(1)
             opened = keeper.opened_at
             assert opened is not None
@@ -216,9 +229,8 @@ def test_rollover_is_due_only_past_the_age_and_at_a_quiet_moment() -> None:
             assert len(harness.server.connected_at) == 2, "a planned rollover reconnects at once"
             assert ("lost", "rollover", False, True) in harness.conversation.calls
             assert harness.published == [("session.rollover", {"reason": "session age"})]
-            nursery.cancel_scope.cancel()
 
-    trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+    on_mock_clock(main)
 
 
 def test_a_new_session_replays_the_latest_turns_in_the_order_they_were_spoken() -> None:
@@ -234,7 +246,7 @@ def test_a_new_session_replays_the_latest_turns_in_the_order_they_were_spoken() 
         assert [m.text for m in replay] == [f"turn {i}" for i in range(11, REPLAY_TURNS + 10)]
         assert all(isinstance(m, Message) for m in replay)
 
-    trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+    on_mock_clock(main)
 
 
 def test_a_fatal_error_stops_retrying_until_reload() -> None:
@@ -242,9 +254,7 @@ def test_a_fatal_error_stops_retrying_until_reload() -> None:
     harness = Harness(FakeServer(refused_key, stays_open))
 
     async def main() -> None:
-        keeper = harness.keeper()
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(keeper.run)
+        async with keeping(harness.keeper()) as keeper:
             await trio.sleep(3600)
             assert len(harness.server.connected_at) == 1, "retried after a fatal error"
             assert harness.conversation.of("lost") == [("lost", refused_key.reason, True, False)]
@@ -252,9 +262,8 @@ def test_a_fatal_error_stops_retrying_until_reload() -> None:
             await trio.sleep(1)
             assert len(harness.server.connected_at) == 2
             assert ("cleared",) in harness.conversation.calls
-            nursery.cancel_scope.cancel()
 
-    trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+    on_mock_clock(main)
 
 
 def test_an_error_the_conversation_finds_fatal_ends_the_session_for_good() -> None:
@@ -269,7 +278,7 @@ def test_an_error_the_conversation_finds_fatal_ends_the_session_for_good() -> No
         assert len(harness.server.connected_at) == 1
         assert harness.conversation.of("lost") == [("lost", "insufficient_quota: no money", True, False)]
 
-    trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+    on_mock_clock(main)
 
 
 def test_session_expired_counts_as_a_rollover() -> None:
@@ -284,16 +293,14 @@ def test_session_expired_counts_as_a_rollover() -> None:
         assert len(harness.server.connected_at) == 2
         assert harness.published == [("session.rollover", {"reason": "session expired"})]
 
-    trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+    on_mock_clock(main)
 
 
 def test_standby_closes_the_session_and_keeps_no_audio_until_woken() -> None:
     harness = Harness(FakeServer(stays_open))
 
     async def main() -> None:
-        keeper = harness.keeper()
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(keeper.run)
+        async with keeping(harness.keeper()) as keeper:
             await trio.sleep(1)
             harness.gate.close()
             keeper.end("standby")
@@ -303,24 +310,20 @@ def test_standby_closes_the_session_and_keeps_no_audio_until_woken() -> None:
             harness.gate.open()
             await trio.sleep(1)
             assert len(harness.server.connected_at) == 2
-            nursery.cancel_scope.cancel()
 
-    trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+    on_mock_clock(main)
 
 
 def test_restart_reconnects_at_once_without_touching_the_new_conversation() -> None:
     harness = Harness(FakeServer(stays_open))
 
     async def main() -> None:
-        keeper = harness.keeper()
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(keeper.run)
+        async with keeping(harness.keeper()) as keeper:
             await trio.sleep(1)
             keeper.end("restart")
             await trio.sleep(0.1)
             assert len(harness.server.connected_at) == 2
             assert harness.conversation.of("lost") == []
             assert harness.prepared == 2, "each session gets the configuration prepared anew"
-            nursery.cancel_scope.cancel()
 
-    trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+    on_mock_clock(main)
