@@ -94,6 +94,10 @@ class ListenConfig(Section):
     mode: Literal["always", "wake", "push_to_talk"] = "always"
     idle_timeout_s: float = Field(300.0, gt=0)
     cues: bool = True
+    wake_word: Literal["okay_nabu", "hey_jarvis", "hey_mycroft", "alexa"] | None = None
+    """An offline wake word (the bundled `wake_word` plugin); unset: any voice wakes."""
+    wake_word_threshold: float | None = Field(None, gt=0, lt=1)
+    """The model's probability needed to wake; unset: the model's own cut-off."""
 
 
 class BudgetConfig(Section):

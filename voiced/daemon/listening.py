@@ -42,11 +42,14 @@ class ListenSettings:
     cues: bool = True
     vad_threshold: float = 0.5
     daily_usd: float | None = None
+    wake_word: str | None = None
+    """Set: only a wake-word detector wakes voiced, never voice alone (not even while the
+    detector is still loading)."""
 
     @classmethod
     def of(cls, settings: Settings) -> ListenSettings:
         return cls(settings.listen.mode, settings.listen.idle_timeout_s, settings.listen.cues,
-                   settings.audio.vad_threshold, settings.budget.daily_usd)
+                   settings.audio.vad_threshold, settings.budget.daily_usd, settings.listen.wake_word)
 
 
 class Standby(Protocol):
@@ -237,8 +240,9 @@ class Listening:
         self._choose_ear()
 
     def _choose_ear(self) -> None:
-        # With a wake-word detector, only the wake word wakes, not any voice.
-        self.ear.use_vad = self.settings.mode == "wake" and not self.ear.detectors
+        # With a wake word (configured, or offered by a plugin), only the wake word wakes.
+        self.ear.use_vad = (self.settings.mode == "wake" and not self.ear.detectors
+                            and self.settings.wake_word is None)
 
     # -- the budget --------------------------------------------------------------------
 

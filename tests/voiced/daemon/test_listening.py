@@ -103,6 +103,20 @@ def test_wake_mode_starts_in_standby_and_keeps_every_frame_local() -> None:
     run(test)
 
 
+def test_with_a_wake_word_set_voice_alone_never_wakes_it_even_before_the_detector_arrives() -> None:
+    """Guards [E]: `[listen] wake_word` means only the phrase wakes, also while its model loads."""
+    room = Room(ListenSettings(mode="wake", wake_word="okay_nabu"))
+
+    async def test(nursery: trio.Nursery) -> None:
+        listening = room.listening(nursery)
+        listening.start()
+        assert not listening.ear.use_vad, "voice would wake it before the detector is ready"
+        await trio.sleep(0.1)
+        assert not listening.ear.use_vad, "no detector offered: still only the phrase wakes"
+
+    run(test)
+
+
 def test_always_mode_is_awake_and_hears_nothing_itself() -> None:
     room = Room(ListenSettings(mode="always"))
 
