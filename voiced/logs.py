@@ -6,8 +6,9 @@ import logging
 import logging.handlers
 import os
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 _PRIORITY = {logging.DEBUG: 7, logging.INFO: 6, logging.WARNING: 4, logging.ERROR: 3, logging.CRITICAL: 2}
 
@@ -22,7 +23,13 @@ class _JournalFormatter(logging.Formatter):
 
 class Redact(logging.Filter):
     """Replaces any of `secrets` in a message or its traceback with `***`: a last line of
-    defence, since nothing should log a secret in the first place."""
+    defence, since nothing should log a secret in the first place.
+
+    `configure` makes every record redacted as it is created, so that any handler (a
+    plugin's too) sees the redacted text; as a filter on the daemon's own handlers it also
+    covers records made some other way. It never raises: a malformed log call such as
+    `log.info("%d", "x")` is logged with what it was given, not a traceback.
+    """
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         super().__init__()
@@ -39,25 +46,72 @@ class Redact(logging.Filter):
             text = text.replace(secret, "***")
         return text
 
+    def _holds_secret(self, text: str) -> bool:
+        return any(secret in text for secret in self.secrets)
+
     def filter(self, record: logging.LogRecord) -> bool:
-        if not self.secrets:
-            return True
-        message = record.getMessage()
-        if any(secret in message for secret in self.secrets):
-            record.msg, record.args = self._clean(message), None
-        if record.exc_info and not record.exc_text:
-            record.exc_text = logging.Formatter().formatException(record.exc_info)
-        if record.exc_text:
-            record.exc_text = self._clean(record.exc_text)
+        self.redact(record)
         return True
+
+    def redact(self, record: logging.LogRecord) -> None:
+        """Take the secrets out of `record`'s message, traceback and stack, in place; a
+        message that cannot be formatted becomes one that can."""
+        try:
+            message = record.getMessage()
+        except Exception as exc:  # the log call's own mistake: log what it was given
+            record.msg = self._clean(f"{_text(record.msg)} {_text(record.args)} (bad log call: {_text(exc)})")
+            record.args = None
+        else:
+            if self._holds_secret(message):
+                record.msg, record.args = self._clean(message), None
+        if not self.secrets:
+            return
+        if record.exc_info and not record.exc_text:
+            try:
+                record.exc_text = logging.Formatter().formatException(record.exc_info)
+            except Exception:  # exc_info that is no exception: a bad log call again
+                record.exc_text = self._clean(f"(bad exc_info: {_text(record.exc_info)})")
+                record.exc_info = None
+        if record.exc_text and self._holds_secret(record.exc_text):
+            record.exc_text = self._clean(record.exc_text)
+            record.exc_info = None  # a handler formatting the exception itself would leak it again
+        if record.stack_info and self._holds_secret(record.stack_info):
+            record.stack_info = self._clean(record.stack_info)
+
+
+def _text(thing: object) -> str:
+    """`str(thing)`, whatever its `__str__` does."""
+    try:
+        return str(thing)
+    except Exception:
+        return f"<unprintable {type(thing).__name__}>"
+
+
+class _RedactingFactory:
+    """A LogRecord factory that redacts each record as it is made, around the one it replaces."""
+
+    def __init__(self, make: Callable[..., logging.LogRecord], redact: Redact) -> None:
+        self.make = make
+        self._redact = redact
+
+    def __call__(self, *args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = self.make(*args, **kwargs)
+        self._redact.redact(record)
+        return record
 
 
 _redact = Redact()
 
 
+def _redact_every_record() -> None:
+    if not isinstance(logging.getLogRecordFactory(), _RedactingFactory):
+        logging.setLogRecordFactory(_RedactingFactory(logging.getLogRecordFactory(), _redact))
+
+
 def redact(secret: str) -> None:
     """Keep `secret` out of every log line from now on (a reload may bring a new key)."""
     _redact.add(secret)
+    _redact_every_record()
 
 
 def under_journald() -> bool:
@@ -71,6 +125,7 @@ def configure(level: str, file_path: Path | None, default_dir: Path, secrets: It
     root.setLevel(level.upper())
     for secret in secrets:
         _redact.add(secret)
+    _redact_every_record()
     handlers: list[logging.Handler] = []
     stderr = logging.StreamHandler(sys.stderr)
     if under_journald():

@@ -8,6 +8,7 @@ by one per event the client actually receives, notices included.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterable
 from typing import Any
@@ -15,6 +16,8 @@ from typing import Any
 from voiced.bus import Bus, Event
 
 from .connection import ClientConnection
+
+log = logging.getLogger("voiced.control")
 
 
 class EventStream:
@@ -73,8 +76,11 @@ class Subscriptions:
         for client, stream in tuple(self._streams.items()):
             if client.closed:
                 del self._streams[client]
-            else:
+                continue
+            try:
                 stream(event)
+            except Exception:  # one stream's trouble is not the others'
+                log.exception("the event stream of %r failed on %s", client, event.type)
 
     def __len__(self) -> int:
         return len(self._streams)

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Any, Literal, Protocol
+from typing import Annotated, Any, Literal, Protocol
 
 import trio
 from pydantic import BaseModel, ConfigDict, Field
 
 from voiced.audio.duplex import Audio, available_devices
-from voiced.bus import Bus
+from voiced.bus import MAX_TYPE_LENGTH, Bus
 from voiced.config import Settings
 from voiced.control import ClientConnection, MethodRegistry, RpcError
 from voiced.control.subscriptions import Subscriptions
@@ -37,8 +37,15 @@ class Params(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+MAX_TOPICS = 64
+"""Topics a `subscribe` may name; each at most as long as an event type may be (voiced.bus)."""
+
+Topic = Annotated[str, Field(min_length=1, max_length=MAX_TYPE_LENGTH)]
+
+
 class SubscribeParams(Params):
-    topics: list[str] = Field(default_factory=list, description="event type prefixes; none means all")
+    topics: list[Topic] = Field(default_factory=list, max_length=MAX_TOPICS,
+                                description="event type prefixes; none means all")
 
 
 class SayParams(Params):

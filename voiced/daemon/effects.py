@@ -8,6 +8,7 @@ with more actions.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
@@ -84,7 +85,13 @@ class Effects:
         self.apply(self.conversation.playback_stopped(played))
 
     async def _run_tool(self, conversation: Conversation, call: CallTool) -> None:
-        output = await self._call_tool(call.name, call.arguments)
+        """Run the tool in a task of the daemon's nursery: whatever goes wrong in the call
+        becomes an error output for the model, never an exception that would end the daemon."""
+        try:
+            output = await self._call_tool(call.name, call.arguments)
+        except Exception as exc:  # not trio.Cancelled: a BaseException, it ends the task as it should
+            log.error("tool %s failed", call.name, exc_info=exc)
+            output = json.dumps({"error": f"the tool {call.name!r} failed"})
         self._publish("tool.result", {"call_id": call.call_id, "name": call.name, "output": output})
         if conversation is self.conversation:  # not for a conversation that was restarted meanwhile
             self.apply(conversation.tool_finished(call.call_id, output))

@@ -90,6 +90,8 @@ class Daemon:
         self.url = ""
         self._nursery = nursery
         self._simulator_url: str | None = None
+        self._talk_timer = trio.CancelScope()
+        """The pending end of a `talk --for` turn."""
         self.bus = Bus()
         self.counters = Counters()
         self.subscriptions = Subscriptions(self.bus)
@@ -331,17 +333,21 @@ class Daemon:
         self.listening.sleep("asked by a plugin")
 
     def talk(self, start: bool, seconds: float | None = None) -> None:
-        """Push-to-talk; with `seconds`, the turn ends by itself."""
+        """Push-to-talk; with `seconds`, the turn ends by itself unless a start or stop
+        comes first (a timer never ends a later turn)."""
+        self._talk_timer.cancel()
         conversation = self.current.conversation
         if start and not conversation.talking:
             self.microphone.send_audio_from_now()
         self.effects.apply(conversation.talk(start))
         if start and seconds is not None:
-            self._nursery.start_soon(self._talk_for, seconds)
+            self._talk_timer = trio.CancelScope()
+            self._nursery.start_soon(self._talk_for, seconds, self._talk_timer)
 
-    async def _talk_for(self, seconds: float) -> None:
-        await trio.sleep(seconds)
-        self.effects.apply(self.current.conversation.talk(False))
+    async def _talk_for(self, seconds: float, timer: trio.CancelScope) -> None:
+        with timer:
+            await trio.sleep(seconds)
+            self.effects.apply(self.current.conversation.talk(False))
 
     def say(self, text: str) -> None:
         self.latency.typed_turn()
@@ -349,6 +355,7 @@ class Daemon:
 
     def restart(self) -> None:
         """A new conversation: close the session, forget its state, connect again."""
+        self._talk_timer.cancel()  # the turn it would end is the old conversation's
         if self.audio.playback is not None:
             self.audio.playback.stop()  # the old conversation's voice ends with it
         if self.current.conversation.connected:

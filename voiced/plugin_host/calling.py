@@ -19,6 +19,8 @@ from typing import Any
 import pluggy
 import trio
 
+from voiced.exceptions import first_of
+
 from .api import BusAPI
 from .daemon_view import OnTrio
 from .discovery import DISABLED_AFTER_FAILURES, ENABLED, FAILING, PluginRecord, one_line
@@ -28,6 +30,18 @@ log = logging.getLogger("voiced.plugins")
 MAX_FAILURES = 5
 THREADS_PER_PLUGIN = 4
 """Worker threads a plugin's plain-function hooks may occupy at once (abandoned ones included)."""
+
+
+_NOT_A_PLUGINS_FAILURE = (trio.Cancelled, KeyboardInterrupt, GeneratorExit)
+"""What passes through a plugin call untouched: cancellation and Ctrl-C belong to the caller."""
+
+
+def describe(exc: BaseException) -> str:
+    """`one_line(exc)`, even for an exception whose message cannot be made."""
+    try:
+        return one_line(exc)
+    except Exception:
+        return type(exc).__name__
 
 
 class _Failed(Exception):
@@ -93,10 +107,12 @@ class PluginCalls:
         except _Failed as exc:
             self.failed(record, what, str(exc))
             return False, str(exc)
-        except Exception as exc:
+        except BaseException as exc:  # SystemExit and the like from a plugin are its failures too
+            if first_of(exc, _NOT_A_PLUGINS_FAILURE) is not None:
+                raise
             log.error("plugin %s: %s failed", record.name, what, exc_info=exc)
-            self.failed(record, what, one_line(exc), logged=True)
-            return False, one_line(exc)
+            self.failed(record, what, describe(exc), logged=True)
+            return False, describe(exc)
         self._succeeded(record)
         return True, result
 

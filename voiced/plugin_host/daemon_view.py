@@ -6,6 +6,7 @@ from the trio thread, so this view carries such calls over (and waits for them).
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections.abc import Callable
@@ -13,6 +14,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import trio
+
+from voiced.bus import check_event
 
 from .api import BusAPI, DaemonAPI
 
@@ -48,17 +51,47 @@ class BusView:
     def __init__(self, bus: BusAPI, on_trio: OnTrio) -> None:
         self._bus = bus
         self._on_trio = on_trio
+        self._listeners: dict[Listener, PluginListener] = {}
 
     def publish(self, type_: str, data: dict[str, Any] | None = None) -> Event:
-        return self._on_trio(self._bus.publish, type_, data)
+        """Publish an event; TypeError or ValueError, and nothing published, when it is not
+        well formed: `type_` a short string without spaces, `data` a dict that is JSON.
+
+        Subscribers get a copy of `data` taken now, so changing it later changes nothing."""
+        check_event(type_, data)
+        try:
+            copied = json.loads(json.dumps(data, allow_nan=False)) if data else None
+        except (TypeError, ValueError, RecursionError) as exc:
+            raise ValueError(f"event {type_}: its data is not JSON ({exc})") from None
+        return self._on_trio(self._bus.publish, type_, copied)
 
     def listen(self, listener: Listener) -> None:
         """`listener(event)` runs on the daemon's thread for every event: it must never block
-        (prefer the `voiced_event` hook, which does not have to be quick)."""
-        self._on_trio(self._bus.listen, listener)
+        (prefer the `voiced_event` hook, which does not have to be quick). When it raises, the
+        error is logged and it hears no more events."""
+        guarded = self._listeners.setdefault(listener, PluginListener(listener, self.unlisten))
+        self._on_trio(self._bus.listen, guarded)
 
     def unlisten(self, listener: Listener) -> None:
-        self._on_trio(self._bus.unlisten, listener)
+        if (guarded := self._listeners.pop(listener, None)) is not None:
+            self._on_trio(self._bus.unlisten, guarded)
+
+
+class PluginListener:
+    """A plugin's bus listener: its first exception is logged and ends its listening, and
+    never reaches the bus (which keeps the daemon's own listeners whatever they raise)."""
+
+    def __init__(self, listener: Listener, unlisten: Callable[[Listener], None]) -> None:
+        self.listener = listener
+        self._unlisten = unlisten
+
+    def __call__(self, event: Event) -> None:
+        try:
+            self.listener(event)
+        except Exception:
+            log.exception("plugin event listener %r failed on %s; it hears no more events",
+                          self.listener, event.type)
+            self._unlisten(self.listener)
 
 
 class DaemonView:

@@ -12,7 +12,7 @@ from typing import Any
 import pluggy
 
 from .api import RpcMethod, Tool
-from .calling import PluginCalls
+from .calling import PluginCalls, describe
 from .discovery import PluginRecord, one_line
 
 _TOOL_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}\Z")
@@ -30,6 +30,26 @@ def offered(found: object) -> Iterable[Any]:
     if isinstance(found, Iterable):
         return found
     return (found,)  # not a tool: it fails where the items are checked
+
+
+def parse_arguments(arguments: str | dict[str, Any]) -> dict[str, Any] | str:
+    """The model's arguments as keyword arguments, or what is wrong with them. Hostile JSON
+    (nested thousands deep, or too big to hold) is wrong, not a crash."""
+    try:
+        parsed = json.loads(arguments or "{}") if isinstance(arguments, str) else dict(arguments)
+    except RecursionError:
+        return "arguments are nested too deeply"
+    except MemoryError:
+        return "arguments are too big"
+    except (ValueError, TypeError) as exc:
+        return f"arguments are not JSON: {exc}"
+    if not isinstance(parsed, dict):
+        return "arguments must be a JSON object"
+    return parsed
+
+
+def _error(message: str) -> str:
+    return json.dumps({"error": message})
 
 
 class Tools:
@@ -72,23 +92,28 @@ class Tools:
         """
         entry = self._tools.get(name)
         if entry is None or not entry[0].active:
-            return json.dumps({"error": f"no tool named {name!r}"})
+            return _error(f"no tool named {name!r}")
         record, tool = entry
-        try:
-            kwargs = json.loads(arguments or "{}") if isinstance(arguments, str) else dict(arguments)
-        except ValueError as exc:
-            return json.dumps({"error": f"arguments are not JSON: {exc}"})
-        if not isinstance(kwargs, dict):
-            return json.dumps({"error": "arguments must be a JSON object"})
+        kwargs = parse_arguments(arguments)
+        if isinstance(kwargs, str):
+            return _error(kwargs)
         try:
             inspect.signature(tool.handler).bind(**kwargs)
         except TypeError as exc:  # arguments that do not fit the handler: the model's mistake
-            return json.dumps({"error": f"bad arguments: {exc}"})
-        ok, result = await self._calls.call(record, f"tool {name}", tool.handler, timeout=self._timeout,
-                                            **kwargs)
+            return _error(f"bad arguments: {exc}")
+        except ValueError:
+            pass  # a handler without a signature to check: it says so itself when called
+        what = f"tool {name}"
+        ok, result = await self._calls.call(record, what, tool.handler, timeout=self._timeout, **kwargs)
         if not ok:
-            return json.dumps({"error": result})
-        return result if isinstance(result, str) else json.dumps(result, default=str)
+            return _error(result)
+        if isinstance(result, str):
+            return result
+        try:
+            return json.dumps(result, default=str)
+        except Exception as exc:  # circular, nested too deeply, or a __str__ that fails
+            self._calls.failed(record, what, f"its result is not JSON: {describe(exc)}")
+            return _error("the tool's result could not be read")
 
     async def session_config(self, session: dict[str, Any], impls: Impls, timeout: float) -> dict[str, Any]:
         """`session` with the active tools added and each `voiced_session_config` implementation
