@@ -12,8 +12,10 @@ from voiced.plugin_host.discovery import bundled_candidates
 
 
 def bundled_alone(tmp_path: Path, name: str, table: dict[str, Any] | None = None,
-                  recording: RecordingConfig | None = None) -> tuple[PluginHost, FakeDaemon]:
+                  recording: RecordingConfig | None = None, **sections: Any) -> tuple[PluginHost, FakeDaemon]:
+    """A host with only the bundled plugin `name` (its table `table`); `sections` are more of
+    the settings (`api=ApiConfig(...)`)."""
     others = [c.name for c in bundled_candidates() if c.name != name]
     plugins = PluginsConfig(disabled=others, **({name: table} if table else {}))
-    settings = Settings(plugins=plugins, recording=recording or RecordingConfig())
+    settings = Settings(plugins=plugins, recording=recording or RecordingConfig(), **sections)
     return make_host(tmp_path, settings=settings, bundled=True)
