@@ -2,7 +2,7 @@
 
 A device is named in config by its PortAudio index or by a case-insensitive substring
 of its name; None means the system default. All of this talks to PortAudio, which can
-take a while: callers in trio run it in a worker thread.
+take a while: callers in trio run it in a worker thread, and it holds PortAudio's lock.
 """
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 import pyaudio
+
+from voiced.audio.portaudio import serialised
 
 Direction = Literal["input", "output"]
 
@@ -37,6 +39,7 @@ class Device:
         return asdict(self)
 
 
+@serialised
 def list_devices(pa: pyaudio.PyAudio) -> list[Device]:
     """Every device PortAudio reports, with the defaults marked."""
     default_in = _default_index(pa.get_default_input_device_info)
@@ -87,6 +90,7 @@ def choose_device(devices: list[Device], wanted: str | None, direction: Directio
     return (exact or matches)[0]
 
 
+@serialised
 def open_stream(
     pa: pyaudio.PyAudio,
     device: Device,

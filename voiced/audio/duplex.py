@@ -1,7 +1,8 @@
 """The microphone and the speaker together: opening, running, watching and reopening them.
 
 PortAudio calls can take tens of milliseconds (the ALSA pulse plugin connects to the
-sound server), so everything here that touches PortAudio runs in a worker thread.
+sound server), so everything here that touches PortAudio runs in a worker thread, holding
+PortAudio's lock (`voiced.audio.portaudio`): a `devices` scan may run at the same time.
 
 The input stream runs all the time. The output stream runs only while there is
 something to play: an idle output stream costs about 1 % of a core at 20 ms periods
@@ -40,6 +41,7 @@ from voiced.audio.devices import Device, DeviceError, choose_device, list_device
 from voiced.audio.echo import EchoControl
 from voiced.audio.levels import voice_floor_dbfs
 from voiced.audio.playback import Playback
+from voiced.audio.portaudio import name_streams, serialised
 from voiced.audio.pulse import PulseUnavailable, PulseWatch, watch_for
 from voiced.audio.reference import PlayedAudio
 from voiced.config import AudioConfig
@@ -90,6 +92,7 @@ class Audio:
         self.playback: Playback | None = None
         self.echo: EchoControl | None = None
         self.output_latency_ms = 0.0
+        self._input_latency_s = 0.0
         self.health = "ok"
         """"ok", or "degraded: <what>" while a device is missing or stuck."""
         self.reopened = 0
@@ -144,7 +147,7 @@ class Audio:
             self.capture = Capture(in_rate, token, voice_floor_dbfs=floor)
             self.capture.prompt = self._prompt
             self._control_echo(out_rate)
-            self._in_stream.start_stream()
+            self._start_input()
         except BaseException:
             self._close()
             raise
@@ -154,8 +157,10 @@ class Audio:
                  self.input.name, in_rate, self.output.name, out_rate, self.output_latency_ms,
                  self.echo.mode if self.echo else "off")
 
+    @serialised
     def _open_streams(self) -> None:
         """A new PortAudio instance (a fresh device scan) and both streams, not started."""
+        name_streams()
         self._pa = pyaudio.PyAudio()
         devices = list_devices(self._pa)
         self.input = choose_device(devices, self.config.input_device, "input")
@@ -167,12 +172,18 @@ class Audio:
         self._in_stream, self._in_rate = open_stream(self._pa, self.input, "input", rate=rate,
                                          chunk_ms=self.config.chunk_ms, callback=self._input_callback)
         self.output_latency_ms = self._out_stream.get_output_latency() * 1000
+        self._input_latency_s = self._in_stream.get_input_latency()
+
+    @serialised
+    def _start_input(self) -> None:
+        assert self._in_stream is not None
+        self._in_stream.start_stream()
 
     def _control_echo(self, out_rate: int) -> None:
         """Put echo control between the streams: the output callback taps, capture cleans."""
-        assert self.playback is not None and self.capture is not None and self._in_stream is not None
+        assert self.playback is not None and self.capture is not None
         self.echo = EchoControl(self.config.echo, PlayedAudio(out_rate, OUTPUT_PERIOD_MS),
-                                input_latency_s=self._in_stream.get_input_latency(),
+                                input_latency_s=self._input_latency_s,
                                 output_latency_s=self.output_latency_ms / 1000)
         if self.echo.mode != "off":
             self.playback.taps.append(self.echo.played.push)
@@ -251,6 +262,7 @@ class Audio:
             return [f"output ({exc})"]
         return []
 
+    @serialised
     def _start_output(self) -> None:
         assert self.playback is not None
         if self._out_stream is None:
@@ -259,6 +271,7 @@ class Audio:
         self._out_stream.start_stream()
         self._output_running = True
 
+    @serialised
     def _stop_output(self) -> None:
         assert self.playback is not None and self._out_stream is not None
         self.playback.hold(True)  # audio queued from now on waits for the next start
@@ -295,8 +308,10 @@ class Audio:
             self.health = "ok"
             on_problem("device_back", what)
 
+    @serialised
     def _reopen(self) -> None:
-        """Release PortAudio and open both devices again on a fresh scan (worker thread)."""
+        """Release PortAudio and open both devices again on a fresh scan (worker thread);
+        nothing else touches PortAudio in between."""
         assert self.playback is not None and self.capture is not None
         self._release()
         try:
@@ -306,7 +321,7 @@ class Audio:
             self.playback.default_delay_s = self.output_latency_ms / 1000
             self.capture.retune(self._in_rate)
             self.capture.last_callback_at = time.monotonic()
-            self._in_stream.start_stream()
+            self._start_input()
         except BaseException:
             self._release()
             raise
@@ -326,6 +341,7 @@ class Audio:
             self._watch.close()
             self._watch = None
 
+    @serialised
     def _release(self) -> None:
         for stream in (self._out_stream, self._in_stream):
             if stream is None:
@@ -361,6 +377,7 @@ class Audio:
         }
 
 
+@serialised
 def available_devices() -> list[dict[str, Any]]:
     """Every PortAudio device, for `devices` (call from a worker thread)."""
     pa = pyaudio.PyAudio()

@@ -8,19 +8,26 @@ each item was played, and `stopped` then decides, per item, between
 
 An item's transcript is reported once its audio has been heard, or cut to the part that
 was heard, so transcript records say what the user actually heard.
+
+Audio goes to the playback in whole samples: a delta may end half-way through one, and
+its last byte waits for the next delta of the item. A delta that cannot be decoded is
+dropped with a log line; the rest of the item plays.
 """
 
 from __future__ import annotations
 
+import logging
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from voiced.pcm import pcm_ms
+from voiced.pcm import SAMPLE_BYTES, pcm_ms
 from voiced.realtime.protocol import ClientEvents, decode_audio
 
 from .actions import Action, Play, Publish, Send, StopPlayback
+
+log = logging.getLogger("voiced")
 
 REMEMBERED = 64
 """How many cut-off responses and items are remembered, to drop their late events."""
@@ -65,10 +72,23 @@ class AssistantItem:
     session_id: str | None
     """Items of a session that has ended cannot be truncated or deleted any more."""
     received_ms: float = 0.0
+    """Audio handed to the playback, in whole samples: what the device can play of it."""
+    half_sample: bytes = b""
+    """The last delta's trailing byte, the first half of a sample the next delta completes."""
+    bad_deltas: int = 0
+    """Deltas dropped because they could not be decoded; the first is logged as a warning."""
     transcript: str = ""
     final_transcript: str | None = None
     """The server's whole transcript, held back until the audio it describes has played."""
     audio_started: bool = False
+
+    def whole_samples(self, data: bytes) -> bytes:
+        """`data` after the byte held back from the last delta, less a half sample at its
+        end, which is held back for the next one: every sample played is a real one."""
+        data = self.half_sample + data
+        whole = len(data) - len(data) % SAMPLE_BYTES
+        self.half_sample = data[whole:]
+        return data[:whole]
 
 
 @dataclass
@@ -121,7 +141,14 @@ class Speech:
         if (item is None or event.get("response_id") in self._dropped_responses
                 or event.get("item_id") not in (None, item.item_id)):
             return []  # late audio of a response the user cut off, or of no known item
-        pcm = decode_audio(event)
+        try:
+            pcm = item.whole_samples(decode_audio(event))
+        except ValueError as exc:
+            item.bad_deltas += 1
+            # One warning an item: a server sending nothing but garbage must not fill the log.
+            log.log(logging.WARNING if item.bad_deltas == 1 else logging.DEBUG,
+                    "dropped an audio delta of item %s: %s", item.item_id, exc)
+            return []
         if not pcm:
             return []
         actions: list[Action] = [Play(item.item_id, pcm)]

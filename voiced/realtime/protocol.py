@@ -162,8 +162,18 @@ def normalise(event: Mapping[str, Any]) -> ServerEvent:
 
 
 def decode_audio(event: Mapping[str, Any]) -> bytes:
-    """The PCM16 bytes of an audio delta (`delta` in GA, `audio` in some servers)."""
-    return base64.b64decode(event.get("delta") or event.get("audio") or "")
+    """The bytes of an audio delta (`delta` in GA, `audio` in some servers).
+
+    They are PCM16, but a delta need not end on a whole sample: the next one may hold
+    the other half. Raises ValueError, saying what is wrong, when it is not base64 text.
+    """
+    data = event.get("delta") or event.get("audio") or ""
+    if not isinstance(data, str):
+        raise ValueError(f"the audio is a {type(data).__name__}, not base64 text")
+    try:
+        return base64.b64decode(data, validate=True)
+    except ValueError as exc:  # binascii.Error, or a character outside ASCII
+        raise ValueError(f"the audio is not base64 ({exc})") from None
 
 
 @dataclass(frozen=True)
@@ -177,10 +187,15 @@ class ServerError:
 
     @classmethod
     def from_event(cls, event: Mapping[str, Any]) -> ServerError:
-        error = event.get("error") or {}
-        return cls(type=str(error.get("type") or "error"), code=error.get("code"),
+        """Whatever the event holds: a field of the wrong type reads as missing."""
+        error = event.get("error")
+        if not isinstance(error, Mapping):
+            error = {}
+        code, event_id = error.get("code"), error.get("event_id")
+        return cls(type=str(error.get("type") or "error"),
+                   code=code if isinstance(code, str) else None,
                    message=str(error.get("message") or "unknown error"),
-                   event_id=error.get("event_id"))
+                   event_id=event_id if isinstance(event_id, str) else None)
 
     @property
     def fatal(self) -> bool:
