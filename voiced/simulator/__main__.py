@@ -13,7 +13,9 @@ Failures for testing a client's recovery: ``--max-session-s`` (the session cap),
     python -m voiced.simulator --fault action=drop,during_response=1,after_deltas=3 \
         --fault action=close,code=1012,after_response=2,every_session=true \
         --fault action=error,code=insufficient_quota,at_s=1.5 \
-        --fault action=stall,seconds=4,after_append=50 --refuse-connections 2
+        --fault action=stall,seconds=4,after_append=50 --refuse-connections 2 \
+        --fault action=bad_delta,delta=odd,during_response=1,after_deltas=2 \
+        --fault action=tool_call,arguments=deep,after_response=1,every_nth_session=3,first_session=2
 """
 
 from __future__ import annotations
@@ -85,15 +87,30 @@ FAULTS_HELP = textwrap.dedent(
                                        then closes with 1008
       action=malformed[,frame=F]       F: text (not JSON, default), no_type, binary
       action=stall[,seconds=S]         send nothing, not even pongs, for S s (default 5)
+      action=bad_delta[,delta=D]       spoil the next output audio delta; D: odd (default;
+                                       split into two deltas of an odd number of bytes) or
+                                       base64 (a delta that is not base64 goes first)
+      action=tool_call[,arguments=A][,name=F]
+                                       the model calls function F (default: the first the
+                                       session declares) with hostile arguments A: deep
+                                       (default; [[[...]]] nested depth=N deep, default 5000),
+                                       huge (a string of size=N characters, default
+                                       1000000) or invalid (not JSON); the call starts now,
+                                       or when the active response ends
     and exactly one trigger, counted per session:
       at_s=T                           T s after the connection was accepted
       after_append=N                   after the Nth input_audio_buffer.append
       during_response=N[,after_deltas=K]
                                        in the Nth response after K deltas (default 1)
       after_response=N                 right after the Nth response.done
-    A fault fires once, or in every session with every_session=true. A script's
-    [faults] table takes the same keys (inject = [{ action = "drop", at_s = 2 }]).
+    A fault fires once, or in every session with every_session=true, or in sessions
+    K, K+N, K+2N... with every_nth_session=N (first_session=K, default 1; sessions
+    count from 1). A script's [faults] table takes the same keys
+    (inject = [{ action = "drop", at_s = 2 }]).
     Example: --fault action=close,code=1012,after_response=1,every_session=true
+    Taking turns, one a session (a drop in sessions 1, 3, 5..., a call in 2, 4...):
+      --fault action=drop,at_s=5,every_nth_session=2
+      --fault action=tool_call,after_response=1,every_nth_session=2,first_session=2
     """
 )
 

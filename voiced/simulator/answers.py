@@ -18,8 +18,10 @@ from voiced.simulator.responses import Modality, ResponsePlan
 from voiced.simulator.script import FunctionCall, Script, ScriptResponse, ScriptTurn
 
 GREETING = "Hello from the voiced simulator."
-#: Said after a function call when the turn gives no text; `{output}` is the client's output.
+#: Said after a function call when the turn gives no text; `{output}` is the client's output,
+#: cut to `SPOKEN_OUTPUT_CHARS` as a model would sum up a long one rather than read it out.
 TOOL_ANSWER = "The tool said: {output}"
+SPOKEN_OUTPUT_CHARS = 200
 #: Said instead of calling a function the session did not declare.
 MISSING_TOOL = "I cannot call {name}: this session declares no such tool."
 
@@ -54,6 +56,10 @@ class Answers:
         self._pending = None
         self._after_call = spec
         return spec.function_call
+
+    def called_unasked(self) -> None:
+        """A call no turn asked for was made (a fault): the next response answers it."""
+        self._after_call = ScriptResponse()
 
     def plan(self, modality: Modality, conversation: Conversation) -> ResponsePlan:
         """What the next (non-call) response says, and the audio it says it with."""
@@ -91,4 +97,5 @@ class Answers:
 
 def _last_output(conversation: Conversation) -> str:
     outputs = [item for item in conversation if item.wire.get("type") == "function_call_output"]
-    return outputs[-1].text if outputs else "(nothing)"
+    output = outputs[-1].text if outputs else "(nothing)"
+    return output if len(output) <= SPOKEN_OUTPUT_CHARS else output[:SPOKEN_OUTPUT_CHARS] + "..."

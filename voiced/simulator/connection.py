@@ -2,7 +2,9 @@
 
 - the reader feeds each message to the :class:`~voiced.simulator.session.Session`;
 - the streamer paces the active response (one per connection, only while needed);
-- the writer sends the outbox in order, and carries out the faults queued in it;
+- the writer sends the outbox in order, and carries out the faults queued in it
+  (a ``bad_delta`` is armed there and spoils the next audio delta it sends; a
+  ``tool_call`` starts its response there);
 - timers: the session cap (1001 "maximum duration"), faults due at a time, late
   transcriptions.
 
@@ -36,6 +38,7 @@ from voiced.simulator.faults import (
     FaultBook,
     FaultWatch,
 )
+from voiced.simulator.hostile import bad_deltas, hostile_call
 from voiced.simulator.ids import new_id
 from voiced.simulator.recorder import EventRecorder
 from voiced.simulator.script import Script
@@ -142,13 +145,15 @@ class _Connection:
         self._send_lock = trio.Lock()
         self._ended = False
         self._stalled = False
+        #: A bad_delta fault waiting for the next audio delta to spoil.
+        self._bad_delta: Fault | None = None
 
     async def run(self) -> None:
         log.info("session %s opened", self.session_id)
         self._suppress_pongs_while_stalled()
         try:
             async with trio.open_nursery() as nursery:
-                nursery.start_soon(self._write)
+                nursery.start_soon(self._write, nursery)
                 nursery.start_soon(self._expire)
                 for at_s, index in self.faults.timed:
                     nursery.start_soon(self._fault_at, at_s, index)
@@ -172,9 +177,12 @@ class _Connection:
                 nursery.start_soon(self._send_later, later)
             if received.invalid is None:
                 self._queue_faults(self.faults.received(_kind(received.event)))
-            if self.session.response is not None and not self._streaming:
-                self._streaming = True
-                nursery.start_soon(self._stream)
+            self._stream_if_needed(nursery)
+
+    def _stream_if_needed(self, nursery: trio.Nursery) -> None:
+        if self.session.response is not None and not self._streaming:
+            self._streaming = True
+            nursery.start_soon(self._stream)
 
     def _receive(self, message: str | bytes) -> Received:
         try:
@@ -210,10 +218,14 @@ class _Connection:
         log.info("session %s reached its maximum duration", self.session_id)
         await self._close(CLOSE_MAX_DURATION, MAX_DURATION_REASON)
 
-    async def _write(self) -> None:
+    async def _write(self, nursery: trio.Nursery) -> None:
         async for entry in self._outbox_out:
             if isinstance(entry, Fault):
-                await self._inject(entry)
+                await self._inject(entry, nursery)
+            elif self._bad_delta is not None and entry["type"] == "response.output_audio.delta":
+                fault, self._bad_delta = self._bad_delta, None
+                for event in bad_deltas(fault, entry):
+                    await self._send(event)
             else:
                 await self._send(entry)
             if self._ended:
@@ -241,7 +253,7 @@ class _Connection:
 
     # -- faults -------------------------------------------------------------------------
 
-    async def _inject(self, fault: Fault) -> None:
+    async def _inject(self, fault: Fault, nursery: trio.Nursery) -> None:
         log.info("session %s: injecting %s", self.session_id, fault.describe())
         self.settings.recorder.record("sim", self.session_id, {"type": "sim.fault", **fault.describe()})
         if fault.action == "drop":
@@ -269,6 +281,12 @@ class _Connection:
                     await trio.sleep(fault.seconds)
                 finally:
                     self._stalled = False
+        elif fault.action == "bad_delta":
+            self._bad_delta = fault
+        elif fault.action == "tool_call":
+            call = hostile_call(fault, self.session.config.get("tools") or [])
+            self._queue(self.session.call_function(call))
+            self._stream_if_needed(nursery)
 
     async def _close(self, code: int, reason: str) -> None:
         """Send nothing more; close with `code`, waiting a little for the client's close frame."""

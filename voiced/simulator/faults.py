@@ -10,7 +10,16 @@ A fault is an *action* and a *trigger*. Actions:
 - ``malformed``: one bad frame: ``frame = "text"`` (not JSON), ``"no_type"`` (a JSON
   object without ``type``) or ``"binary"`` (a binary frame);
 - ``stall``: send nothing for ``seconds`` (default 5), not even pongs; what the
-  session produces meanwhile is sent afterwards, as after a network stall.
+  session produces meanwhile is sent afterwards, as after a network stall;
+- ``bad_delta``: the next ``response.output_audio.delta`` goes out bad: ``delta =
+  "odd"`` (default) splits it into two deltas of an odd number of bytes (the audio
+  stays whole), ``"base64"`` sends a delta that is not base64 before it;
+- ``tool_call``: the model calls a declared function (``name``, default the first the
+  session declares) with hostile ``arguments``: ``"deep"`` (default; an array nested
+  ``depth`` deep, default 5000), ``"huge"`` (a string of ``size`` characters, default
+  1,000,000) or ``"invalid"`` (not JSON). The call is a response of its own, started
+  at once, or when the active response ends; the next response answers with the
+  tool's output, as after a scripted call.
 
 Triggers (exactly one), counted per session:
 
@@ -22,7 +31,11 @@ Triggers (exactly one), counted per session:
   its Kth delta does not trigger it;
 - ``after_response = N``: right after the Nth ``response.done``.
 
-A fault fires once over the simulator's life unless ``every_session = true``.
+A fault fires once over the simulator's life unless ``every_session = true``, or
+``every_nth_session = N`` (in sessions K, K+N, K+2N...). ``first_session = K``
+(default 1) keeps it quiet before the Kth session; sessions are counted from 1 over
+the simulator's life (refused handshakes do not count). Several faults with the same
+N and different Ks take turns, one kind of failure a session.
 
 In a script::
 
@@ -35,6 +48,8 @@ In a script::
       { action = "error", code = "insufficient_quota", at_s = 1.5 },
       { action = "stall", seconds = 4, after_append = 50 },
       { action = "malformed", frame = "binary", at_s = 0 },
+      { action = "bad_delta", delta = "base64", during_response = 1, after_deltas = 2 },
+      { action = "tool_call", after_response = 1, every_nth_session = 2, first_session = 2 },
     ]
 
 On the command line, one ``--fault`` per fault, the same keys as ``key=value`` pairs
@@ -59,6 +74,21 @@ _TRIGGERS = ("at_s", "after_append", "during_response", "after_response")
 OUTPUT_DELTAS = frozenset(
     {"response.output_audio.delta", "response.output_text.delta", "response.function_call_arguments.delta"}
 )
+#: The keys that belong to one action (or a few): given with another, they are an error.
+_ACTION_KEYS: dict[str, frozenset[str]] = {
+    "code": frozenset({"close", "error"}),
+    "reason": frozenset({"close"}),
+    "message": frozenset({"error"}),
+    "frame": frozenset({"malformed"}),
+    "seconds": frozenset({"stall"}),
+    "delta": frozenset({"bad_delta"}),
+    "name": frozenset({"tool_call"}),
+    "arguments": frozenset({"tool_call"}),
+    "depth": frozenset({"tool_call"}),
+    "size": frozenset({"tool_call"}),
+}
+#: Hostile arguments stay well inside the 16 MiB a WebSocket message may carry.
+MAX_ARGUMENTS_SIZE = 4_000_000
 #: The frames a ``malformed`` fault sends.
 MALFORMED_TEXT = "this is not JSON {"
 MALFORMED_BINARY = b"\x00\x01 a binary frame \xff"
@@ -69,24 +99,36 @@ class Fault(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    action: Literal["drop", "close", "error", "malformed", "stall"]
+    action: Literal["drop", "close", "error", "malformed", "stall", "bad_delta", "tool_call"]
     code: int | str | None = None
     reason: str | None = None
     message: str | None = None
     frame: Literal["text", "no_type", "binary"] = "text"
     seconds: float = Field(default=5.0, gt=0)
+    delta: Literal["odd", "base64"] = "odd"
+    name: str | None = Field(default=None, min_length=1)
+    arguments: Literal["deep", "huge", "invalid"] = "deep"
+    depth: int = Field(default=5000, ge=1, le=MAX_ARGUMENTS_SIZE // 2)
+    size: int = Field(default=1_000_000, ge=1, le=MAX_ARGUMENTS_SIZE)
     at_s: float | None = Field(default=None, ge=0)
     after_append: int | None = Field(default=None, ge=1)
     during_response: int | None = Field(default=None, ge=1)
     after_deltas: int = Field(default=1, ge=0)
     after_response: int | None = Field(default=None, ge=1)
     every_session: bool = False
+    every_nth_session: int | None = Field(default=None, ge=1)
+    first_session: int = Field(default=1, ge=1)
 
     @model_validator(mode="after")
     def _check(self) -> Fault:
         given = [name for name in _TRIGGERS if getattr(self, name) is not None]
         if len(given) != 1:
             raise ValueError(f"a fault needs exactly one trigger of {', '.join(_TRIGGERS)}")
+        if self.every_session and self.every_nth_session is not None:
+            raise ValueError("every_session and every_nth_session exclude each other")
+        for key in sorted(self.model_fields_set & _ACTION_KEYS.keys()):
+            if self.action not in _ACTION_KEYS[key] and getattr(self, key) is not None:
+                raise ValueError(f"a {self.action} fault takes no {key}")
         if self.action == "close" and self.code is not None:
             try:
                 code = int(self.code)
@@ -97,8 +139,6 @@ class Fault(BaseModel):
             object.__setattr__(self, "code", code)
         elif self.action == "error" and self.code is not None:
             object.__setattr__(self, "code", str(self.code))
-        elif self.action not in ("close", "error") and self.code is not None:
-            raise ValueError(f"a {self.action} fault takes no code")
         return self
 
     @classmethod
@@ -132,6 +172,17 @@ class Fault(BaseModel):
             self.action == "error" and self.error_code in FATAL_ERROR_CODES
         )
 
+    @property
+    def repeats(self) -> bool:
+        """Whether the fault fires in every session it is due in, not only once."""
+        return self.every_session or self.every_nth_session is not None
+
+    def due_in_session(self, number: int) -> bool:
+        """Whether the fault watches session `number` (counted from 1)."""
+        if number < self.first_session:
+            return False
+        return self.every_nth_session is None or (number - self.first_session) % self.every_nth_session == 0
+
     def describe(self) -> dict[str, Any]:
         """The fault's fields that were set, for the event log."""
         return self.model_dump(exclude_defaults=True) | {"action": self.action}
@@ -154,6 +205,8 @@ class FaultBook:
         self._faults: list[Fault] = list(faults or [])
         self._fired: set[int] = set()
         self.refusals_left = refuse_connections
+        self.sessions = 0
+        """Sessions watched so far: the number of the last one."""
 
     def add(self, fault: Fault) -> None:
         """Arm one more fault; sessions that start from now on watch for it."""
@@ -171,15 +224,21 @@ class FaultBook:
         return True
 
     def watch(self) -> FaultWatch:
-        """A new session's view of the faults that may still fire."""
-        return FaultWatch(self, [index for index in range(len(self._faults)) if index not in self._fired])
+        """A new session's view of the faults that may still fire in it; counts the session."""
+        self.sessions += 1
+        due = [
+            index
+            for index, fault in enumerate(self._faults)
+            if index not in self._fired and fault.due_in_session(self.sessions)
+        ]
+        return FaultWatch(self, due)
 
     def fault(self, index: int) -> Fault:
         return self._faults[index]
 
     def claim(self, index: int) -> bool:
-        """Whether fault `index` fires now: always for every-session faults, else only the first time."""
-        if self._faults[index].every_session:
+        """Whether fault `index` fires now: always for repeating faults, else only the first time."""
+        if self._faults[index].repeats:
             return True
         if index in self._fired:
             return False

@@ -9,6 +9,7 @@ arguments arrive in a few ``response.function_call_arguments.delta`` events, the
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -17,8 +18,10 @@ from voiced.simulator.ids import new_id
 from voiced.simulator.responses import TEXT_STEP_S, Modality, ResponsePlan, ResponseStream, Step
 from voiced.simulator.usage import Tokens
 
-#: Characters of arguments per delta.
+#: Characters of arguments per delta...
 ARGUMENTS_CHUNK = 16
+#: ...in at most this many deltas: long arguments come in longer pieces, not forever.
+MAX_ARGUMENT_DELTAS = 32
 
 
 def arguments_json(arguments: dict[str, Any] | str) -> str:
@@ -78,9 +81,8 @@ class FunctionCallStream(ResponseStream):
         )
         self.name = name
         self.arguments = arguments
-        self._pieces = [
-            arguments[start : start + ARGUMENTS_CHUNK] for start in range(0, len(arguments), ARGUMENTS_CHUNK)
-        ] or [""]
+        chunk = max(ARGUMENTS_CHUNK, math.ceil(len(arguments) / MAX_ARGUMENT_DELTAS))
+        self._pieces = [arguments[start : start + chunk] for start in range(0, len(arguments), chunk)] or [""]
 
     def start_events(self, previous_item_id: str | None) -> list[dict[str, Any]]:
         """`response.created` through `conversation.item.added` (a call has no content part)."""

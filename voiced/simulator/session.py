@@ -25,7 +25,7 @@ from voiced.simulator.function_calls import FunctionCallStream, arguments_json, 
 from voiced.simulator.ids import new_id
 from voiced.simulator.input_buffer import InputBuffer
 from voiced.simulator.responses import Modality, ResponseStream, Step, assistant_message_item
-from voiced.simulator.script import Script
+from voiced.simulator.script import FunctionCall, Script
 from voiced.simulator.session_config import default_session, merge_session
 from voiced.simulator.usage import input_tokens
 from voiced.simulator.vad import SpeechStarted, SpeechStopped
@@ -78,6 +78,8 @@ class Session:
         self._input = InputBuffer(self._turn_detection)
         self._assistant_audio_sent = False
         self._later: list[Later] = []
+        #: Calls a fault makes the model start as soon as no response is active.
+        self._unasked_calls: list[FunctionCall] = []
 
     # -- the session's surface ----------------------------------------------------
 
@@ -110,7 +112,17 @@ class Session:
         self._assistant_audio_sent = self._assistant_audio_sent or self.response.item.sent_ms > 0
         if self.response.finished:
             self.response = None
+            step = Step(step.events + self._start_unasked_call(), step.pace_s)
         return step
+
+    def call_function(self, call: FunctionCall) -> list[ServerEvent]:
+        """Make the model call `call` unasked (a fault): now, or once the active response ends.
+
+        Returns the events that start the call's response now, if it starts now; it
+        streams like any response, and the next response answers with the output.
+        """
+        self._unasked_calls.append(call)
+        return [] if self.response is not None else self._start_unasked_call()
 
     @property
     def input_ms(self) -> int:
@@ -302,8 +314,32 @@ class Session:
     def _start_response(self, modality: Modality) -> list[ServerEvent]:
         """Start the next response: the script's function call if it asks for one, else an answer."""
         call = self._answers.function_call(self.config.get("tools") or [], self.config.get("tool_choice"))
-        item = function_call_item(call.name) if call else assistant_message_item(modality)
-        common: dict[str, Any] = dict(
+        if call is not None:
+            return self._start_call(call, modality)
+        item = assistant_message_item(modality)
+        plan = self._answers.plan(modality, self.conversation)
+        self.response = ResponseStream(plan=plan, **self._response_fields(item))
+        return self.response.start_events(self.conversation.add(item))
+
+    def _start_call(self, call: FunctionCall, modality: Modality) -> list[ServerEvent]:
+        item = function_call_item(call.name)
+        self.response = FunctionCallStream(
+            name=call.name,
+            arguments=arguments_json(call.arguments),
+            modality=modality,
+            **self._response_fields(item),
+        )
+        return self.response.start_events(self.conversation.add(item))
+
+    def _start_unasked_call(self) -> list[ServerEvent]:
+        if not self._unasked_calls:
+            return []
+        self._answers.called_unasked()
+        return self._start_call(self._unasked_calls.pop(0), self._session_modality)
+
+    def _response_fields(self, item: Item) -> dict[str, Any]:
+        """What every response stream is built with, for `item` in this session."""
+        return dict(
             item=item,
             response_id=new_id("resp"),
             conversation_id=self.conversation.id,
@@ -312,21 +348,13 @@ class Session:
             voice=self._voice,
             new_event_id=lambda: new_id("event"),
         )
-        if call is not None:
-            arguments = arguments_json(call.arguments)
-            self.response = FunctionCallStream(
-                name=call.name, arguments=arguments, modality=modality, **common
-            )
-        else:
-            self.response = ResponseStream(plan=self._answers.plan(modality, self.conversation), **common)
-        return self.response.start_events(self.conversation.add(item))
 
     def _cancel_response(self, reason: str) -> list[ServerEvent]:
         assert self.response is not None
         events = self.response.cancel_events(reason)  # type: ignore[arg-type]
         self._assistant_audio_sent = self._assistant_audio_sent or self.response.item.sent_ms > 0
         self.response = None
-        return events
+        return events + self._start_unasked_call()
 
     # -- helpers ------------------------------------------------------------------------
 

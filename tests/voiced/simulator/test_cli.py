@@ -48,6 +48,8 @@ def test_prints_ready_line_and_stops_cleanly(tmp_path, stop):
         ["--port", "x"],
         ["--fault", "action=drop"],
         ["--fault", "action=close,code=x,at_s=1"],
+        ["--fault", "action=tool_call,depth=0,at_s=1"],
+        ["--fault", "action=bad_delta,delta=odd,every_nth_session=2"],
         ["--max-session-s", "0"],
         ["--refuse-connections", "-1"],
     ],
@@ -98,3 +100,20 @@ def test_cap_faults_and_refusals_from_the_command_line(tmp_path, realtime):
         (True, fault),
         (True, {"type": "sim.closed", "code": 1001, "reason": "maximum duration"}),
     ]
+
+
+def test_help_documents_every_fault_action():
+    """Every action the fault model accepts, and the schedule keys, are in --help."""
+    from typing import get_args
+
+    from voiced.simulator import Fault
+
+    result = subprocess.run(
+        [sys.executable, "-m", "voiced.simulator", "--help"], capture_output=True, text=True, timeout=20
+    )
+    actions = get_args(Fault.model_fields["action"].annotation)
+    assert {"bad_delta", "tool_call"} <= set(actions)
+    for action in actions:
+        assert f"action={action}" in result.stdout
+    for key in ("every_nth_session=N", "first_session=K", "arguments=A", "delta=D"):
+        assert key in result.stdout

@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import json
+import re
+import sys
 
 import pytest
 import trio
 from trio_websocket import ConnectionClosed, ConnectionRejected
 
 from voiced.simulator import Fault, Script, ScriptError, Simulator
+from voiced.simulator import faults as faults_module
 from voiced.simulator.faults import MALFORMED_BINARY, MALFORMED_TEXT
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
 
 LONG_ANSWER = {"response": {"text": "a long story", "audio": {"tone_s": 4.0}}}
 
@@ -191,6 +199,17 @@ def test_script_faults_table(tmp_path):
         ({"inject": [{"action": "drop", "at_s": 1, "after_append": 2}]}, "exactly one trigger"),
         ({"inject": [{"action": "close", "code": 999, "at_s": 1}]}, "999"),
         ({"inject": [{"action": "stall", "code": 1011, "at_s": 1}]}, "no code"),
+        ({"inject": [{"action": "drop", "delta": "odd", "at_s": 1}]}, "drop fault takes no delta"),
+        ({"inject": [{"action": "bad_delta", "arguments": "deep", "at_s": 1}]}, "takes no arguments"),
+        ({"inject": [{"action": "bad_delta", "delta": "even", "at_s": 1}]}, "delta"),
+        ({"inject": [{"action": "tool_call", "arguments": "nice", "at_s": 1}]}, "arguments"),
+        ({"inject": [{"action": "tool_call", "size": 0, "at_s": 1}]}, "size"),
+        ({"inject": [{"action": "tool_call", "size": 10**9, "at_s": 1}]}, "size"),
+        ({"inject": [{"action": "drop", "at_s": 1, "every_nth_session": 0}]}, "every_nth_session"),
+        (
+            {"inject": [{"action": "drop", "at_s": 1, "every_session": True, "every_nth_session": 2}]},
+            "exclude each other",
+        ),
         ({"inject": [{"action": "explode", "at_s": 1}]}, "action"),
         ({"max_sesion_s": 3}, "max_sesion_s"),
     ],
@@ -198,3 +217,33 @@ def test_script_faults_table(tmp_path):
 def test_bad_faults_say_what_is_wrong(data, needle):
     with pytest.raises(ScriptError, match=needle):
         Script.from_data({"faults": data})
+
+
+def test_faults_take_turns_across_sessions(realtime):
+    """every_nth_session and first_session choose the sessions a fault watches."""
+    faults = [
+        Fault.parse("action=error,message=odd,at_s=0,every_nth_session=2"),
+        Fault.parse("action=error,message=even,at_s=0,every_nth_session=2,first_session=2"),
+        Fault.parse("action=error,message=third,at_s=0,first_session=3"),
+    ]
+
+    async def body(sim: Simulator, url: str) -> None:
+        seen = []
+        for _ in range(5):
+            async with realtime.connect(url) as client:
+                await client.send("session.update", session={"type": "realtime"})
+                events = await client.until("session.updated")
+                seen.append(sorted(e["error"]["message"] for e in events if e["type"] == "error"))
+        assert seen == [["odd"], ["even"], ["odd", "third"], ["even"], ["odd"]]
+        assert sim.faults.sessions == 5
+
+    realtime.run(body, faults=faults)
+
+
+def test_the_documented_script_example_is_a_valid_faults_table():
+    """The [faults] example in the module docstring is one a script may use as it stands."""
+    example = re.search(r"In a script::\n\n(.*?)\n\n", faults_module.__doc__ or "", re.S)
+    assert example is not None
+    script = Script.from_data(tomllib.loads(example.group(1)))
+    assert [fault.action for fault in script.faults.inject][-2:] == ["bad_delta", "tool_call"]
+    assert script.faults.inject[-1].every_nth_session == 2
