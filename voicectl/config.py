@@ -29,6 +29,8 @@ if TYPE_CHECKING:
     from voiced.config import Settings
 
 MASK = "**********"
+STDIN = "-"
+"""The value that means: read it from standard input."""
 RELOAD_HINT = (
     "a running voiced reads it on reload: systemctl --user reload voiced (or kill -HUP its pid)"
 )
@@ -267,7 +269,8 @@ def plugin_problem(data: dict[str, Any], parts: list[str]) -> str | None:
     from voiced.plugin_host import discovery
 
     plugins = data.get("plugins", {})
-    dirs = [config_path().parent / "plugins", *(Path(d) for d in plugins.get("dirs", []))]
+    folder = config_path().parent  # relative dirs start at the config folder, as voiced reads them
+    dirs = [folder / "plugins", *(folder / Path(d).expanduser() for d in plugins.get("dirs", []))]
     quiet_voiced_logs()  # the failure is reported here, in one line
     candidates = {c.name: c for c in discovery.discover(dirs)}
     candidate = candidates.get(parts[1])
@@ -311,16 +314,40 @@ def _overridden_by(parts: list[str]) -> list[str]:
     return [name for name in names if os.environ.get(name)]
 
 
+def read_value(key: str) -> str:
+    """``-`` as the value: one line of standard input, or at a terminal a prompt that does not
+    echo (a secret stays out of the shell history and ``ps``). Raises ValueError if none came."""
+    import getpass
+
+    try:
+        text = getpass.getpass(f"{key}: ") if sys.stdin.isatty() else sys.stdin.readline()
+    except EOFError:
+        text = ""
+    if not text.strip():
+        raise ValueError(f"no value for {key} on standard input")
+    return text.strip()
+
+
 def run_set(key: str, text: str, *, as_json: bool = False) -> int:
     """``config set KEY VALUE``: change one key in the config file, validated before writing.
 
-    The file is rewritten from its parsed tables (comments do not survive), mode 0600.
+    VALUE ``-`` reads it from standard input (a secret should come that way). The file is
+    rewritten from its parsed tables (comments do not survive), mode 0600.
     """
     import tomli_w
 
     parts = key.split(".")
     if not all(part.strip() for part in parts):
         return fail(f"{key!r} is not a key; keys look like audio.input_device or plugins.goodbye.action")
+    secret = any(_is_secret(part) for part in parts)
+    if text == STDIN:
+        try:
+            text = read_value(key)
+        except ValueError as exc:
+            return fail(str(exc))
+    elif secret:
+        print(f"voicectl: warning: a secret given as an argument stays in the shell history and shows "
+              f"in ps; next time: voicectl config set {key} - (it reads standard input)", file=sys.stderr)
     path = config_path()
     try:
         data = _read_file(path)
@@ -346,7 +373,7 @@ def run_set(key: str, text: str, *, as_json: bool = False) -> int:
     except OSError as exc:
         return fail(f"cannot write {path}: {exc.strerror or exc}")
     if as_json:
-        shown = MASK if any(_is_secret(part) for part in parts) else value
+        shown = MASK if secret else value
         print(json.dumps({"path": str(path), "key": key, "value": shown}))
     else:
         print(f"{key} = {_shown(key, value)} in {path}")

@@ -16,7 +16,8 @@ TEXT = """\
 # voiced configuration: ~/.config/voiced/config.toml (or --config PATH, or $VOICED_CONFIG).
 # Every key can also be set as VOICED_<SECTION>__<KEY>, e.g. VOICED_AUDIO__INPUT_DEVICE=usb.
 # Precedence, lowest first: defaults < this file < .env < environment < command line.
-# Every value below is the default unless marked "example".
+# Every value below is the default unless marked "example". In paths, ~ is your home
+# folder, and a relative path starts at this file's folder.
 
 # Verbose logging and diagnostics (same as --debug).
 debug_mode = false
@@ -24,8 +25,9 @@ debug_mode = false
 [api]
 # The OpenAI API key. Prefer the OPENAI_API_KEY environment variable; a key here
 # makes this file a secret (chmod 600). Never printed: `voicectl config show` masks it.
+# Store it with `voicectl config set api.key -` (it reads standard input or prompts).
 # key = "sk-..."
-base_url = "https://api.openai.com/v1"   # any Realtime-compatible server: http(s)://host/v1
+base_url = "https://api.openai.com/v1"   # any Realtime-compatible server: https:// or wss:// (http:// and ws:// only to loopback)
 model = "gpt-realtime"
 timeout = 10.0                            # seconds to connect, and to wait for a keep-alive pong
 rollover_after_s = 3300.0                 # sessions end at 60 min: start a new one at a quiet moment after this
@@ -62,6 +64,9 @@ model = "gpt-4o-mini-transcribe"
 mode = "always"                           # "always" | "wake" | "push_to_talk"
 idle_timeout_s = 300.0                    # wake mode: back to standby after this long without speech
 cues = true                               # short sounds on wake and sleep
+# wake_word = "okay_nabu"                 # offline wake word: okay_nabu | hey_jarvis | hey_mycroft | alexa;
+                                          # unset: any voice wakes voiced from standby
+# wake_word_threshold = 0.85              # the model's probability needed to wake (unset: its own)
 
 [budget]
 # daily_usd = 2.0                         # example: stop listening when the day's estimate reaches it
@@ -88,7 +93,7 @@ level = "info"                            # "debug" | "info" | "warning" | "erro
 
 [plugins]
 disabled = []                             # plugin names not to load
-dirs = []                                 # extra folders of drop-in *.py plugins
+dirs = []                                 # extra folders of drop-in *.py plugins (yours, not writable by group or others)
 # [plugins.NAME] tables configure one plugin each.
 """
 

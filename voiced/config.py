@@ -7,12 +7,14 @@ command line. Every key is also `VOICED_<SECTION>__<KEY>`; `OPENAI_API_KEY` fill
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 import platformdirs
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     DotEnvSettingsSource,
@@ -34,8 +36,11 @@ def default_config_path() -> Path:
 
 
 def default_socket_path() -> Path:
-    """`$XDG_RUNTIME_DIR/voiced/control.sock` (platformdirs falls back to /run/user/UID)."""
-    return Path(platformdirs.user_runtime_dir(APP_NAME)) / "control.sock"
+    """`$XDG_RUNTIME_DIR/voiced/control.sock` when that folder is private, else a private
+    fallback: the rule voicectl follows too (see `voicectl.runtime_dir`)."""
+    from voicectl import runtime_dir  # standard library only, shared with the client
+
+    return Path(runtime_dir.default_socket_path())
 
 
 def data_dir() -> Path:
@@ -46,6 +51,47 @@ def log_dir() -> Path:
     return Path(platformdirs.user_state_dir(APP_NAME)) / "log"
 
 
+def config_folder() -> Path:
+    """The folder of the config file in use: relative paths in the configuration start here."""
+    return (_toml_path.get() or default_config_path()).absolute().parent
+
+
+def _from_config_folder(path: Path) -> Path:
+    """`~` expanded, and a relative path taken from the config folder, never the working
+    directory (a `.env` or a start from elsewhere must not point voiced at other files)."""
+    try:
+        path = path.expanduser()
+    except RuntimeError:  # ~user of an unknown user, or no home at all
+        raise ValueError(f"cannot expand ~ in {path}") from None
+    return path if path.is_absolute() else config_folder() / path
+
+
+ConfigPath = Annotated[Path, AfterValidator(_from_config_folder)]
+"""A path setting: `~` expanded, relative to the config folder."""
+
+
+def _is_loopback(host: str | None) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return host is not None and ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _encrypted_unless_loopback(url: str) -> str:
+    """The key travels as a bearer header to `url`: plain ws:// or http:// only to this machine."""
+    parts = urlsplit(url)
+    if parts.scheme in ("https", "wss"):
+        return url
+    if parts.scheme not in ("http", "ws"):
+        raise ValueError("must be an https:// or wss:// URL")
+    if not _is_loopback(parts.hostname):
+        raise ValueError(f"{parts.scheme}:// would send the key unencrypted: use https:// or wss:// "
+                         f"({parts.scheme}:// is only for 127.0.0.1, ::1 or localhost)")
+    return url
+
+
 class Section(BaseModel):
     """A config table: unknown keys are mistakes worth a clear message."""
 
@@ -54,7 +100,7 @@ class Section(BaseModel):
 
 class ApiConfig(Section):
     key: SecretStr | None = None
-    base_url: str = "https://api.openai.com/v1"
+    base_url: Annotated[str, AfterValidator(_encrypted_unless_loopback)] = "https://api.openai.com/v1"
     model: str = "gpt-realtime"
     timeout: float = Field(10.0, gt=0, description="seconds to connect or to hear a pong")
     rollover_after_s: float = Field(3300.0, gt=0, le=3600,
@@ -117,16 +163,16 @@ class ModelPrices(Section):
 
 class RecordingConfig(Section):
     enabled: bool = False
-    dir: Path | None = None
+    dir: ConfigPath | None = None
 
 
 class ControlConfig(Section):
-    socket: Path | None = None
+    socket: ConfigPath | None = None
 
 
 class LoggingConfig(Section):
     level: Literal["debug", "info", "warning", "error"] = "info"
-    file_path: Path | None = None
+    file_path: ConfigPath | None = None
 
     @field_validator("level", mode="before")
     @classmethod
@@ -140,7 +186,7 @@ class PluginsConfig(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     disabled: list[str] = []
-    dirs: list[Path] = []
+    dirs: list[ConfigPath] = []
 
 
 class Settings(BaseSettings):
@@ -201,7 +247,7 @@ class Settings(BaseSettings):
 
 
 class _TomlPath:
-    """Which TOML file `Settings()` reads, set by `load_settings`.
+    """Which TOML file `Settings()` reads (and so the config folder), set by `load_settings`.
 
     pydantic-settings builds sources per class, so the path is handed over here.
     """
@@ -292,7 +338,10 @@ def describe_validation_error(exc: ValidationError, path: Path | None = None, *,
     more = len(errors) - 1
     suffix = f" (and {more} more)" if more else ""
     where = f" (in {path} or a VOICED_* variable)" if path is not None else ""
-    return f"invalid configuration: {key}: {first['msg']}{suffix}{where}"
+    # A validator's own ValueError says it all; pydantic would prefix it with "Value error, ".
+    error = first.get("ctx", {}).get("error") if first["type"] == "value_error" else None
+    message = str(error) if error is not None else first["msg"]
+    return f"invalid configuration: {key}: {message}{suffix}{where}"
 
 
 def masked(settings: Settings) -> dict[str, Any]:

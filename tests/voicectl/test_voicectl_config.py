@@ -258,3 +258,62 @@ def test_help_lists_config_and_doctor(run: Any) -> None:
     set_help = " ".join(run("config", "set", "--help").stdout.split())
     assert "comments and layout are not kept" in set_help
     assert run("config").returncode in (0, 1)  # usage, not a traceback
+
+
+def test_a_secret_is_read_from_standard_input(config_env: dict[str, str], config_file: Path,
+                                              home: Path) -> None:
+    """Guards [S]7: `config set api.key -` takes the key from stdin, so it is in neither
+    argv (ps) nor the shell history; no warning then."""
+    result = subprocess.run([sys.executable, "-m", "voicectl", "config", "set", "api.key", "-"],
+                            input=f"{KEY}\n", capture_output=True, text=True, env=config_env, cwd=home,
+                            timeout=30)
+    assert result.returncode == 0, result.stderr
+    assert tomllib.loads(config_file.read_text())["api"]["key"] == KEY
+    assert mode(config_file) == 0o600
+    assert "api.key = **********" in result.stdout
+    assert KEY not in result.stdout + result.stderr and "warning" not in result.stderr
+
+
+def test_nothing_on_standard_input_changes_nothing(config_env: dict[str, str], config_file: Path,
+                                                   home: Path) -> None:
+    result = subprocess.run([sys.executable, "-m", "voicectl", "config", "set", "api.key", "-"],
+                            input="", capture_output=True, text=True, env=config_env, cwd=home, timeout=30)
+    assert result.returncode == 1
+    assert result.stderr == "voicectl: no value for api.key on standard input\n"
+    assert not config_file.exists()
+
+
+def test_a_secret_given_as_an_argument_is_stored_with_a_warning(run: Any, config_file: Path) -> None:
+    """Guards [S]7: the old way still works, but says where the key just went and how to avoid it."""
+    result = run("config", "set", "plugins.mine.api_token", "tok-in-argv")
+    assert result.returncode == 0
+    assert "warning: a secret given as an argument stays in the shell history" in result.stderr
+    assert "voicectl config set plugins.mine.api_token -" in result.stderr
+    assert tomllib.loads(config_file.read_text())["plugins"]["mine"]["api_token"] == "tok-in-argv"
+    assert "warning" not in run("config", "set", "listen.mode", "wake").stderr
+
+
+def test_at_a_terminal_the_secret_is_prompted_for_without_echo(
+        tmux: Any, config_env: dict[str, str], config_file: Path) -> None:
+    """Guards [S]7: with a terminal on stdin, `-` prompts and the typed key is not shown."""
+    env = " ".join(f"{name}={config_env[name]}" for name in ("HOME", "XDG_CONFIG_HOME"))
+    tmux.start(f"env -u VOICED_CONFIG {env} {sys.executable} -m voicectl config set api.key -")
+    tmux.wait_text("api.key:")
+    tmux.type(KEY)
+    screen = tmux.wait_text("exited 0")
+    assert KEY not in "\n".join(screen)
+    assert tomllib.loads(config_file.read_text())["api"]["key"] == KEY
+
+
+def test_set_imports_no_drop_in_from_the_working_directory(run: Any, config_file: Path, home: Path) -> None:
+    """Guards [S]2: checking a `plugins.NAME` key imports that plugin; a relative `dirs`
+    entry means the config folder's, never one where voicectl happens to be started."""
+    marker = home / "planted-ran"
+    (home / "extra").mkdir(mode=0o755)
+    planted = f"from pathlib import Path\nPath({str(marker)!r}).write_text('ran')\n"
+    (home / "extra" / "planted.py").write_text(planted)
+    (home / "extra" / "planted.py").chmod(0o644)
+    config_file.parent.mkdir(parents=True)
+    config_file.write_text('[plugins]\ndirs = ["extra"]\n')
+    assert run("config", "set", "plugins.planted.level", "3").returncode == 0
+    assert not marker.exists()

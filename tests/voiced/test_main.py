@@ -57,6 +57,14 @@ def test_unknown_assistant_profile(tmp_path: Path) -> None:
     assert_one_line(run_voiced(tmp_path, "--simulate", "--assistant", "nobody"), 2, "nobody")
 
 
+def test_a_dotenv_cannot_send_the_key_over_plain_ws(tmp_path: Path) -> None:
+    """Guards [S]2: a `.env` where voiced starts pointing it at a ws:// server elsewhere
+    ends start-up with one line (exit 2) before the key can leave in clear."""
+    (tmp_path / ".env").write_text("VOICED_API__BASE_URL=ws://elsewhere.example/v1\n")
+    result = run_voiced(tmp_path, env={"OPENAI_API_KEY": "sk-test-never-in-clear"})
+    assert_one_line(result, 2, "api.base_url: ws:// would send the key unencrypted")
+
+
 
 def test_busy_socket_refuses_a_second_daemon(tmp_path: Path, pulse: PulseServer,
                                              simulator: SimulatorProcess) -> None:

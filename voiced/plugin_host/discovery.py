@@ -11,7 +11,9 @@ import importlib
 import importlib.metadata
 import importlib.util
 import logging
+import os
 import pkgutil
+import stat
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -47,6 +49,8 @@ class Candidate:
     source: Source
     location: str
     load: Callable[[], object]
+    refused: str | None = None
+    """Why it must not be imported (a drop-in others could have written), or None."""
 
 
 @dataclass
@@ -111,17 +115,36 @@ def bundled_candidates(package: str = BUNDLED_PACKAGE) -> list[Candidate]:
 
 
 def dropin_candidates(dirs: list[Path]) -> list[Candidate]:
-    """Each `*.py` in the folders (not starting with `_`) is a plugin named after the file."""
+    """Each `*.py` in the folders (not starting with `_`) is a plugin named after the file.
+
+    A file, or a folder, that someone else could have written is found but refused.
+    """
     found = []
     for folder in dirs:
         folder = folder.expanduser()
         if not folder.is_dir():
             continue
+        folder_refused = _untrusted(folder)
         for path in sorted(folder.glob("*.py")):
             if path.name.startswith("_"):
                 continue
-            found.append(Candidate(path.stem, "drop-in", str(path), functools.partial(_import_file, path)))
+            found.append(Candidate(path.stem, "drop-in", str(path), functools.partial(_import_file, path),
+                                   refused=folder_refused or _untrusted(path)))
     return found
+
+
+def _untrusted(path: Path) -> str | None:
+    """Why code at `path` is not the user's own, as ssh judges its files: it must belong to
+    the user (or root) and be writable by nobody else. None when it may run."""
+    try:
+        info = path.stat()  # through a symlink: the file that would run is the one judged
+    except OSError as exc:
+        return f"cannot check {path}: {exc.strerror}"
+    if info.st_uid not in (os.getuid(), 0):
+        return f"{path} belongs to another user (uid {info.st_uid})"
+    if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        return f"{path} is writable by group or others (chmod go-w {path})"
+    return None
 
 
 def _import_file(path: Path) -> object:
@@ -169,9 +192,14 @@ def load(candidate: Candidate, table: dict[str, Any]) -> PluginRecord:
 
     A plugin's `Config` (a pydantic model, if it has one) validates its `[plugins.NAME]`
     table and the result is set as its `config` attribute; without `Config`, `config`
-    is the table as a dict.
+    is the table as a dict. A refused drop-in is not imported: it is `failed to load`,
+    with the reason.
     """
     record = PluginRecord(candidate.name, candidate.source, candidate.location)
+    if candidate.refused is not None:
+        record.status, record.last_error = FAILED_TO_LOAD, f"not loaded: {candidate.refused}"
+        log.warning("plugin %s: %s", candidate.name, record.last_error)
+        return record
     try:
         plugin: Any = candidate.load()  # a module or any object, with whatever attributes it has
     except BaseException as exc:  # a plugin's SystemExit or KeyboardInterrupt is its failure too

@@ -63,10 +63,13 @@ class FakeDaemon:
 
 
 def write_plugins(folder: Path, sources: dict[str, str]) -> Path:
-    """Drop-in files `NAME.py` with the (dedented) sources; the folder."""
+    """Drop-in files `NAME.py` with the (dedented) sources; the folder. The modes are set,
+    not left to the umask: a group-writable drop-in is refused."""
     folder.mkdir(parents=True, exist_ok=True)
+    folder.chmod(0o755)
     for name, source in sources.items():
         (folder / f"{name}.py").write_text(textwrap.dedent(source))
+        (folder / f"{name}.py").chmod(0o644)
     return folder
 
 

@@ -45,9 +45,10 @@ def utterance() -> np.ndarray:
 def start(tmp_path: Path, pulse: PulseServer, script: dict | None = None, config: str | None = None,
           dropins: dict[str, str] | None = None, *args: str) -> tuple[SimulatorProcess, DaemonProcess]:
     folder = tmp_path / "home" / ".config" / "voiced" / "plugins"
-    folder.mkdir(parents=True)
+    folder.mkdir(parents=True, mode=0o755)
     for name, source in (dropins or {}).items():
         (folder / name).write_text(source)
+        (folder / name).chmod(0o644)  # not left to the umask: a group-writable drop-in is refused
     simulator = SimulatorProcess(tmp_path, script)
     return simulator, DaemonProcess(tmp_path, daemon_env(pulse.env, simulator), *args, config=config)
 
@@ -83,6 +84,31 @@ def test_broken_plugins_are_reported_and_the_conversation_goes_on(
     # and the daemon still converses
     assert daemon.rpc("say", {"text": "still there?"})["result"]
     wait_for(lambda: len(simulator.sent("response.done")) >= 2, 15, "a second answer")
+
+
+def test_a_group_writable_drop_in_is_refused_and_plugins_says_why(
+        tmp_path: Path, pulse: PulseServer, processes: list) -> None:
+    """Guards [S]2: voiced imports no drop-in another user could have written; `voicectl
+    plugins` names the file and the fix, and the daemon runs on."""
+    marker = tmp_path / "planted-ran"
+    simulator, daemon = start(tmp_path, pulse, dropins={
+        "planted.py": f"from pathlib import Path\nPath({str(marker)!r}).write_text('ran')\n"})
+    processes += [simulator, daemon]
+    daemon.terminate()
+    planted = tmp_path / "home" / ".config" / "voiced" / "plugins" / "planted.py"
+    assert marker.read_text() == "ran"  # the user's own file, 0644, runs
+    marker.unlink()
+    planted.chmod(0o664)
+    daemon = DaemonProcess(tmp_path, daemon.env)
+    processes.append(daemon)
+    listing = daemon.voicectl("plugins")
+    assert listing.returncode == 0, listing.stderr
+    assert f"not loaded: {planted} is writable by group or others (chmod go-w {planted})" in listing.stdout
+    [record] = [p for p in json.loads(daemon.voicectl("plugins", "--json").stdout)["plugins"]
+                if p["name"] == "planted"]
+    assert record["status"] == "failed to load"
+    assert not marker.exists()
+    assert daemon.status()["state"] == "listening"
 
 
 GOODBYE = {"turns": [{"transcript": "Goodbye, see you later.",
