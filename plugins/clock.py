@@ -13,7 +13,8 @@ def now(timezone: str | None = None) -> dict[str, str]:
     try:
         tz = zoneinfo.ZoneInfo(timezone) if timezone else None
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        return {"error": f"unknown timezone {timezone!r}: use an IANA name such as Europe/Paris"}
+        shown = timezone if len(timezone) <= 64 else timezone[:64] + "..."  # never echo a flood back
+        return {"error": f"unknown timezone {shown!r}: use an IANA name such as Europe/Paris"}
     moment = dt.datetime.now(tz).astimezone(tz)
     return {
         "iso": moment.isoformat(timespec="seconds"),

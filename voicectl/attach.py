@@ -23,7 +23,7 @@ import sys
 import time
 
 from . import client, paths
-from .request_commands import OK, fail, unreachable
+from .request_commands import OK, fail, printable, unreachable
 from .view import COMMANDS, HELP, LiveView
 
 TYPE_CHECKING = False
@@ -135,12 +135,14 @@ class Attach:
     def _handle(self, messages: list[dict[str, Any]]) -> None:
         for message in messages:
             if message.get("method") == "event":
-                params = message.get("params") or {}
-                data = params.get("data")
+                params = message.get("params")
+                if not isinstance(params, dict):
+                    continue
+                data, ts = params.get("data"), params.get("ts")
                 self.view.apply_event(
                     str(params.get("type")),
                     data if isinstance(data, dict) else {},
-                    float(params.get("ts") or time.time()),
+                    float(ts) if isinstance(ts, int | float) else time.time(),
                 )
             elif message.get("id") in self.pending:
                 self._reply(self.pending.pop(message["id"]), message)
@@ -272,6 +274,8 @@ class Attach:
     # the screen
 
     def _put(self, row: int, text: str, attr: int = 0) -> None:
+        """Write one row; every row drawn from what voiced sent comes through here."""
+        text = printable(text, one_row=True)
         height, width = self.screen.getmaxyx()
         if 0 <= row < height:
             # the last cell of the screen cannot be written without scrolling: stop short of it
@@ -288,13 +292,13 @@ class Attach:
             for flag, on in (("[timestamps]", self.view.timestamps), ("[compact]", self.view.compact))
             if on
         )
-        header = f" {self.dot} {words} "
+        header = printable(f" {self.dot} {words} ", one_row=True)
         self._put(0, "", curses.A_REVERSE)
         try:
             self.screen.addnstr(
                 0, 0, header, width, curses.A_BOLD | curses.A_REVERSE | self.colours.get(colour, 0)
             )
-            tail = f" {self.view.conversation_id or ''} {flags} "
+            tail = printable(f" {self.view.conversation_id or ''} {flags} ", one_row=True)
             if len(header) + len(tail) < width:
                 self.screen.addnstr(0, width - len(tail), tail, len(tail), curses.A_REVERSE)
         except curses.error:

@@ -29,7 +29,8 @@ SocketOption = Annotated[
         "--socket",
         metavar="PATH",
         help="Control socket (else $VOICED_SOCKET, the config's control.socket, "
-        "$XDG_RUNTIME_DIR/voiced/control.sock).",
+        "$XDG_RUNTIME_DIR/voiced/control.sock, or $TMPDIR/voiced-UID/control.sock when that "
+        "folder is not private to you).",
         show_default=False,
     ),
 ]
@@ -237,7 +238,7 @@ def config_set(
     """Set one key in the config file, checked against voiced's settings before writing.
 
     Examples: voicectl config set audio.input_device usb; voicectl config set listen.mode wake;
-    voicectl config set plugins.goodbye.action pause; voicectl config set api.key sk-...
+    voicectl config set plugins.goodbye.action pause; voicectl config set api.key -
 
     A value that does not fit leaves the file unchanged (exit 1). The file is rewritten
     from its values, mode 0600: comments and layout are not kept. A running voiced is not

@@ -4,12 +4,17 @@ One request is: connect, send one JSON-RPC line, read lines until the reply with
 id arrives (notifications met on the way are skipped). ``Connection.messages`` yields
 every incoming message, for following events; ``send_request`` and ``receive`` serve
 a select() loop that reads events and replies as they come (``voicectl attach``).
+
+A socket is only used when the process serving it is ours (or root's), as the kernel
+tells (SO_PEERCRED): a socket another user put where voiced's should be is refused.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import socket
+import sys
 
 TYPE_CHECKING = False  # the typing module costs ~2 ms to import, and only the checker needs it
 if TYPE_CHECKING:
@@ -17,6 +22,7 @@ if TYPE_CHECKING:
     from typing import Any
 
 DEFAULT_TIMEOUT = 30.0
+_UCRED_SIZE = 12  # struct ucred: pid, uid, gid, each a C int
 
 
 class DaemonUnreachable(Exception):
@@ -43,11 +49,26 @@ class DaemonError(Exception):
         self.data = data
 
 
+def server_uid(sock: socket.socket) -> int | None:
+    """The uid of the process serving the connected Unix socket (None where the system cannot say)."""
+    if not hasattr(socket, "SO_PEERCRED"):
+        return None
+    credentials = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _UCRED_SIZE)
+    return int.from_bytes(credentials[4:8], sys.byteorder)
+
+
 class Connection:
     """One connection to voiced; use as a context manager."""
 
-    def __init__(self, path: str, *, timeout: float | None = DEFAULT_TIMEOUT) -> None:
-        """Connect to the socket at ``path``; raises DaemonUnreachable."""
+    def __init__(
+        self,
+        path: str,
+        *,
+        timeout: float | None = DEFAULT_TIMEOUT,
+        trusted_uids: tuple[int, ...] | None = None,
+    ) -> None:
+        """Connect to the socket at ``path``; raises DaemonUnreachable, also when the
+        socket is served by a user not in ``trusted_uids`` (default: ours and root)."""
         self.path = path
         self._buffer = b""
         self._next_id = 1
@@ -65,6 +86,19 @@ class Connection:
         except OSError as exc:
             self._sock.close()
             raise DaemonUnreachable(path, exc.strerror or str(exc)) from None
+        self._check_server((os.geteuid(), 0) if trusted_uids is None else trusted_uids)
+
+    def _check_server(self, trusted_uids: tuple[int, ...]) -> None:
+        try:
+            uid = server_uid(self._sock)
+        except OSError as exc:
+            self._sock.close()
+            raise DaemonUnreachable(self.path, f"cannot tell who serves it ({exc.strerror or exc})") from None
+        if uid is not None and uid not in trusted_uids:
+            self._sock.close()
+            raise DaemonUnreachable(
+                self.path, f"refusing a socket served by another user (uid {uid}, not you)"
+            )
 
     def __enter__(self) -> Connection:
         return self
@@ -87,7 +121,21 @@ class Connection:
         try:
             self._sock.sendall(line.encode("utf-8"))
         except OSError as exc:
+            self._farewell()
             raise DaemonUnreachable(self.path, exc.strerror or str(exc)) from None
+
+    def _farewell(self) -> None:
+        """Raise DaemonError with what voiced said before it hung up on us, if it said why
+        (too many connections: it answers before our request can arrive)."""
+        self._sock.settimeout(0)
+        try:
+            while data := self._sock.recv(65536):
+                self._buffer += data
+        except OSError:
+            pass
+        for message in self.pending():
+            if _unaddressed_error(message):
+                result_of(message)
 
     def _read_line(self) -> bytes | None:
         while b"\n" not in self._buffer:
@@ -156,10 +204,16 @@ class Connection:
         """Send one request and return its result; raises DaemonError or DaemonUnreachable."""
         request_id = self.send_request(method, params)
         for message in self.messages():
-            if message.get("id") != request_id:
-                continue  # a notification (or a stray reply) on the way
-            return result_of(message)
+            # Notifications (and stray replies) on the way are skipped; an error under a
+            # null id is voiced turning the connection away (too many connections).
+            if message.get("id") == request_id or _unaddressed_error(message):
+                return result_of(message)
         raise DaemonUnreachable(self.path, "voiced closed the connection without answering")
+
+
+def _unaddressed_error(message: dict[str, Any]) -> bool:
+    """An error under a null id: voiced could not take the request at all (too many connections)."""
+    return "id" in message and message["id"] is None and "error" in message
 
 
 def result_of(reply: dict[str, Any]) -> Any:

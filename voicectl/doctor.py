@@ -10,7 +10,6 @@ Everything has a short timeout, so the report comes within a few seconds.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import socket
 import ssl
@@ -25,6 +24,7 @@ from . import client, paths
 from .check import Check
 from .config import quiet_voiced_logs
 from .doctor_sound import PortAudio, check_device, check_sound_server, quiet_stderr
+from .request_commands import printable, to_json
 
 DAEMON_TIMEOUT_S = 2.0
 ENDPOINT_TIMEOUT_S = 3.0
@@ -82,7 +82,7 @@ def check_key(settings: Any, status: dict[str, Any] | None) -> Check:
         False,
         detail,
         "export OPENAI_API_KEY=sk-... (e.g. in ~/.config/environment.d/), "
-        "or voicectl config set api.key sk-...",
+        "or voicectl config set api.key -",
     )
 
 
@@ -282,7 +282,7 @@ def run_doctor(*, socket: str | None = None, as_json: bool = False) -> int:
     checks = run_checks(socket)
     ok = all(check.ok for check in checks)
     if as_json:
-        print(json.dumps({"ok": ok, "checks": [asdict(c) for c in checks]}, ensure_ascii=False, indent=2))
-    else:
-        print(format_report(checks, fancy=_fancy()))
+        print(to_json({"ok": ok, "checks": [asdict(c) for c in checks]}, pretty=True))
+    else:  # details quote the daemon, plugins and servers: no control sequences reach the terminal
+        print(printable(format_report(checks, fancy=_fancy())))
     return 0 if ok else 1

@@ -12,7 +12,7 @@ import sys
 import time
 
 from . import client, paths
-from .request_commands import OK, daemon_error, fail, format_human, unreachable
+from .request_commands import OK, daemon_error, fail, format_human, printable, to_json, unreachable
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -117,7 +117,7 @@ def _events(connection: client.Connection) -> Iterator[dict[str, Any]]:
 
 
 def _write(line: str) -> None:
-    sys.stdout.write(line + "\n")
+    sys.stdout.write(printable(line) + "\n")
     sys.stdout.flush()  # a status bar reads the pipe line by line
 
 
@@ -134,7 +134,7 @@ def run_events(
     connection, snapshot = subscribed
     with connection:
         if as_json:
-            _write(json.dumps(snapshot, ensure_ascii=False))
+            _write(to_json(snapshot))
         elif follow:
             words = [f"{key}={_value(value)}" for key, value in snapshot.items() if _scalar(value)]
             _write(" ".join([clock(time.time()), "snapshot", *words]))
@@ -145,7 +145,7 @@ def run_events(
         connection.settimeout(None)
         try:
             for params in _events(connection):
-                _write(json.dumps(params, ensure_ascii=False) if as_json else format_event(params))
+                _write(to_json(params) if as_json else format_event(params))
         except KeyboardInterrupt:
             return OK
         except client.DaemonUnreachable as exc:
@@ -188,5 +188,5 @@ def run_wait(
         except client.DaemonUnreachable as exc:
             return fail(f"lost voiced while waiting for state {state}: {exc.reason}")
     if as_json:
-        _write(json.dumps({"state": now}))
+        _write(to_json({"state": now}))
     return OK

@@ -2,9 +2,9 @@
 
 Order, first wins: ``--socket PATH``, env ``VOICED_SOCKET``, env
 ``VOICED_CONTROL__SOCKET``, ``[control] socket`` in the config file (env
-``VOICED_CONFIG``, else ``$XDG_CONFIG_HOME/voiced/config.toml``), and finally
-``$XDG_RUNTIME_DIR/voiced/control.sock`` (``/run/user/UID/...`` without it, as
-platformdirs does).
+``VOICED_CONFIG``, else ``$XDG_CONFIG_HOME/voiced/config.toml``), and finally the
+default, ``$XDG_RUNTIME_DIR/voiced/control.sock`` when that folder is private (the
+daemon's own rule, in ``voicectl.runtime_dir``).
 
 Standard library only, and plain ``os.path`` strings rather than pathlib: this runs
 on every voicectl call and pathlib alone costs a few milliseconds to import.
@@ -15,6 +15,8 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Mapping
+
+from .runtime_dir import default_socket_path
 
 
 class ConfigError(Exception):
@@ -28,15 +30,6 @@ def config_path(env: Mapping[str, str] | None = None) -> str:
         return os.path.expanduser(env["VOICED_CONFIG"])
     config_home = env.get("XDG_CONFIG_HOME", "").strip() or os.path.expanduser("~/.config")
     return os.path.join(config_home, "voiced", "config.toml")
-
-
-def runtime_dir(env: Mapping[str, str] | None = None) -> str:
-    env = os.environ if env is None else env
-    return env.get("XDG_RUNTIME_DIR", "").strip() or f"/run/user/{os.getuid()}"
-
-
-def default_socket_path(env: Mapping[str, str] | None = None) -> str:
-    return os.path.join(runtime_dir(env), "voiced", "control.sock")
 
 
 def _socket_from_config(path: str) -> str | None:

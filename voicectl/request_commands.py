@@ -4,6 +4,10 @@ Shared by the fast path and the typer app, so both behave the same. Every functi
 returns the process exit code and prints what the user sees: 0 done, 1 cannot reach
 voiced or bad usage, 2 voiced answered with an error, 3 (``status`` only) voiced is not
 running. Standard library only.
+
+What voiced sends (and, through it, what the model says) is printed only through
+``printable`` or ``to_json``, so an escape sequence in a transcript cannot drive the
+terminal.
 """
 
 from __future__ import annotations
@@ -40,8 +44,26 @@ SIMPLE_COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+_CONTROLS = [*range(0x20), *range(0x7F, 0xA0)]  # C0, DEL and C1: what escape sequences are made of
+_SURROGATES = range(0xD800, 0xE000)  # lone halves that JSON can carry but no terminal can print
+_IN_A_ROW: dict[int, str | None] = {**dict.fromkeys(_CONTROLS), **dict.fromkeys(_SURROGATES, "\ufffd")}
+_IN_LINES = {char: to for char, to in _IN_A_ROW.items() if chr(char) not in "\n\t"}
+_JSON_ESCAPES = {char: f"\\u{char:04x}" for char in [*range(0x7F, 0xA0), *_SURROGATES]}
+
+
+def printable(text: str, *, one_row: bool = False) -> str:
+    """``text`` without control characters (newlines and tabs stay unless ``one_row``)."""
+    return text.translate(_IN_A_ROW if one_row else _IN_LINES)
+
+
+def to_json(value: object, *, pretty: bool = False) -> str:
+    """``value`` as JSON, non-ASCII text as it is but every control character escaped
+    (json itself escapes only those below 0x20), so the data is whole and prints safely."""
+    return json.dumps(value, ensure_ascii=False, indent=2 if pretty else None).translate(_JSON_ESCAPES)
+
+
 def fail(message: str, code: int = UNREACHABLE_OR_USAGE) -> int:
-    print(f"voicectl: {message}", file=sys.stderr)
+    print(f"voicectl: {printable(message, one_row=True)}", file=sys.stderr)
     return code
 
 
@@ -98,7 +120,7 @@ def format_human(result: object) -> str:
 
 
 def _print_json(result: object, *, pretty: bool = False) -> None:
-    print(json.dumps(result, ensure_ascii=False, indent=2 if pretty else None))
+    print(to_json(result, pretty=pretty))
 
 
 def unreachable(exc: client.DaemonUnreachable) -> int:
@@ -139,9 +161,9 @@ def run_request(
     elif show == "json":
         _print_json(result, pretty=True)
     elif show == "usage" and isinstance(result, dict):
-        print(format_usage(result))
+        print(printable(format_usage(result)))
     elif show in ("human", "usage") and result not in (None, {}, []):
-        print(format_human(result))
+        print(printable(format_human(result)))
     return OK
 
 

@@ -23,5 +23,8 @@ def test_clock_now_tells_the_date_through_the_tools_hook(tmp_path: Path) -> None
             assert tokyo["iso"].endswith("+09:00") and tokyo["timezone"] == "Asia/Tokyo"
             mars = json.loads(await host.call_tool("clock_now", '{"timezone": "Mars/Base"}'))
             assert "unknown timezone" in mars["error"]
+            # A megabyte of nonsense is not echoed back into the conversation.
+            flood = json.dumps({"timezone": "x" * 1_000_000})
+            assert len(await host.call_tool("clock_now", flood)) < 300
 
     trio.run(main)

@@ -72,8 +72,11 @@ class Daemon:
 
     status = STATUS
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, methods: MethodRegistry | None = None, **options: Any) -> None:
+        """``methods`` default to ``daemon_methods()``; ``options`` go to the ControlServer."""
         self.path = path
+        self.methods = methods or daemon_methods()
+        self.options = options
         self._ready = threading.Event()
         self._thread = threading.Thread(target=trio.run, args=(self._main,), daemon=True)
 
@@ -81,7 +84,7 @@ class Daemon:
         self._token = trio.lowlevel.current_trio_token()
         with trio.CancelScope() as self._scope:
             async with trio.open_nursery() as nursery:
-                await nursery.start(ControlServer(self.path, daemon_methods()).serve)
+                await nursery.start(ControlServer(self.path, self.methods, **self.options).serve)
                 self._ready.set()
 
     def __enter__(self) -> Daemon:
@@ -100,8 +103,10 @@ class Daemon:
 
 @pytest.fixture
 def home() -> Iterator[Path]:
-    """A short folder standing in for the runtime and config dirs."""
+    """A short folder standing in for the runtime and config dirs (the runtime dir private,
+    as voiced and voicectl require of ``$XDG_RUNTIME_DIR``)."""
     with tempfile.TemporaryDirectory(prefix="voicectl-") as folder:
+        (Path(folder) / "run").mkdir(mode=0o700)
         yield Path(folder)
 
 
@@ -109,7 +114,8 @@ def home() -> Iterator[Path]:
 def env(home: Path) -> dict[str, str]:
     """An environment that points voicectl at ``home`` and nowhere else."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith("VOICED_")}
-    clean.update(XDG_RUNTIME_DIR=str(home / "run"), XDG_CONFIG_HOME=str(home / "config"))
+    clean.update(XDG_RUNTIME_DIR=str(home / "run"), XDG_CONFIG_HOME=str(home / "config"),
+                 TMPDIR=str(home))  # where the socket goes without a usable runtime dir
     return clean
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from voicectl import paths
+from voicectl import paths, runtime_dir
 
 
 def write_config(folder: Path, text: str) -> Path:
@@ -29,10 +29,11 @@ def test_the_order_of_precedence(tmp_path: Path) -> None:
 
 
 def test_the_default_is_in_the_runtime_dir(tmp_path: Path) -> None:
-    env = {"XDG_CONFIG_HOME": str(tmp_path), "XDG_RUNTIME_DIR": "/run/user/1000"}
-    assert paths.socket_path(None, env) == "/run/user/1000/voiced/control.sock"
-    env["XDG_RUNTIME_DIR"] = " "
-    assert paths.socket_path(None, env) == f"/run/user/{os.getuid()}/voiced/control.sock"
+    (tmp_path / "run").mkdir(mode=0o700)
+    env = {"XDG_CONFIG_HOME": str(tmp_path), "XDG_RUNTIME_DIR": str(tmp_path / "run")}
+    assert paths.socket_path(None, env) == f"{tmp_path}/run/voiced/control.sock"
+    env["XDG_RUNTIME_DIR"] = " "  # the rest of the rule: tests/voicectl/test_voicectl_runtime_dir.py
+    assert paths.socket_path(None, env) == runtime_dir.default_socket_path(env)
 
 
 def test_voiced_config_names_the_config_file(tmp_path: Path) -> None:
@@ -44,8 +45,8 @@ def test_voiced_config_names_the_config_file(tmp_path: Path) -> None:
 
 def test_a_config_without_a_control_socket_falls_through(tmp_path: Path) -> None:
     write_config(tmp_path, '[api]\nmodel = "gpt-realtime"\n[control]\n')
-    env = {"XDG_CONFIG_HOME": str(tmp_path), "XDG_RUNTIME_DIR": "/r"}
-    assert paths.socket_path(None, env) == "/r/voiced/control.sock"
+    env = {"XDG_CONFIG_HOME": str(tmp_path), "XDG_RUNTIME_DIR": str(tmp_path)}
+    assert paths.socket_path(None, env) == f"{tmp_path}/voiced/control.sock"
 
 
 @pytest.mark.parametrize(

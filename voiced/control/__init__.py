@@ -3,7 +3,7 @@
 from .connection import ClientConnection
 from .jsonrpc import RpcError
 from .methods import MethodRegistry
-from .server import ControlServer, ControlSocketError, SocketBusyError
+from .server import ControlServer, ControlSocketError, SocketBusyError, SocketFolderError
 
 __all__ = [
     "ClientConnection",
@@ -12,4 +12,5 @@ __all__ = [
     "MethodRegistry",
     "RpcError",
     "SocketBusyError",
+    "SocketFolderError",
 ]

@@ -69,6 +69,11 @@ class ClientConnection:
         return self._closed
 
     @property
+    def subscribed(self) -> bool:
+        """Whether an event stream is attached (it numbers this client's notifications)."""
+        return self.stamp is not None
+
+    @property
     def queued_notifications(self) -> int:
         return len(self._notifications)
 
@@ -115,7 +120,7 @@ class ClientConnection:
             notification = self._notifications.popleft()[1]
             try:
                 return self._encode(notification), None
-            except (TypeError, ValueError) as exc:  # one bad event must not end the stream
+            except (TypeError, ValueError, RecursionError) as exc:  # one bad event must not end the stream
                 log.error("dropped a %s notification that is not JSON: %s", notification[0], exc)
                 return self._next_line()
         return None

@@ -3,7 +3,12 @@
 Decisions a client can rely on:
 
 - A line is UTF-8. Bytes that are not UTF-8, or text that is not JSON (including
-  ``NaN``/``Infinity``, which Python would otherwise accept), get a -32700 reply.
+  ``NaN``/``Infinity``, which Python would otherwise accept, and nesting too deep to
+  parse), get a -32700 reply.
+- A number that is JSON but has no finite value here (``1e400``, an integer of
+  thousands of digits), anywhere in the line, gets a -32600 reply under a ``null`` id.
+- An ``id`` is a string of at most ``MAX_ID_CHARS`` characters or a number of at most
+  ``MAX_ID_NUMBER`` in size, so that every reply can be written back.
 - Batches (a JSON array) are not supported: the whole line gets one -32600 reply.
   One request per line keeps the stream readable with ``socat`` and keeps replies
   in the order of the requests.
@@ -15,6 +20,7 @@ Decisions a client can rely on:
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +29,11 @@ INVALID_REQUEST = -32600
 METHOD_NOT_FOUND = -32601
 INVALID_PARAMS = -32602
 INTERNAL_ERROR = -32603
+SERVER_BUSY = -32000
+"""The server takes no more connections (the reply to one over the cap, under a null id)."""
+
+MAX_ID_CHARS = 256
+MAX_ID_NUMBER = 2**63 - 1
 
 RequestId = str | int | float | None
 
@@ -65,13 +76,35 @@ class Request:
     is_notification: bool = False
 
 
+class _OutOfRange(ValueError):
+    """A number that is valid JSON but has no finite value here."""
+
+
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise _OutOfRange(f"number {text[:24]} is out of range")
+    return value
+
+
+def _int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:  # over Python's limit on digits (sys.get_int_max_str_digits)
+        raise _OutOfRange(f"a number of {len(text)} digits is too long") from None
 
 
 def _usable_id(message: dict[str, Any]) -> RequestId:
     value = message.get("id")
     if isinstance(value, bool) or not isinstance(value, str | int | float | None):
+        return None
+    if isinstance(value, str) and len(value) > MAX_ID_CHARS:
+        return None
+    if isinstance(value, int | float) and abs(value) > MAX_ID_NUMBER:
         return None
     return value
 
@@ -89,7 +122,9 @@ def parse_request(line: bytes) -> Request | None:
     if not text.strip():
         return None
     try:
-        message = json.loads(text, parse_constant=_reject_constant)
+        message = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float, parse_int=_int)
+    except _OutOfRange as exc:
+        raise BadRequest(INVALID_REQUEST, f"invalid request: {exc}") from None
     except (ValueError, RecursionError) as exc:
         raise BadRequest(PARSE_ERROR, f"parse error: {exc}") from None
 
@@ -101,7 +136,11 @@ def parse_request(line: bytes) -> Request | None:
     if message.get("jsonrpc") != "2.0":
         raise BadRequest(INVALID_REQUEST, 'invalid request: "jsonrpc" must be "2.0"', request_id)
     if "id" in message and request_id != message["id"]:
-        raise BadRequest(INVALID_REQUEST, 'invalid request: "id" must be a string or a number')
+        raise BadRequest(
+            INVALID_REQUEST,
+            f'invalid request: "id" must be a string of at most {MAX_ID_CHARS} characters '
+            f"or a number of at most {MAX_ID_NUMBER}",
+        )
     method = message.get("method")
     if not isinstance(method, str):
         raise BadRequest(INVALID_REQUEST, 'invalid request: "method" must be a string', request_id)

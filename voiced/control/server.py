@@ -1,21 +1,32 @@
 """The control socket: a Unix socket that only the daemon's own user (and root) may use.
 
-Two fences keep other users out: the folder is 0700 and the socket 0600, and every
-connection's peer credentials (SO_PEERCRED) are checked, so a loosened folder or
-socket still does not let another user in.
+Fences, outermost first: the socket's folder must be the user's own with no group or
+other bits (a symlink, another user's folder or an open one is refused at start-up);
+the socket is 0600; and every connection's peer credentials (SO_PEERCRED) are
+checked, so a loosened socket still does not let another user in. A lock beside the
+socket (``control.sock.lock``), held while voiced serves, keeps two daemons from
+racing over a stale socket file. Same-user clients are bounded too: at most
+``max_connections`` at once, and one that sends nothing for ``idle_timeout_s`` and
+is not subscribed is closed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import fcntl
 import logging
+import math
 import os
 import socket
 import stat
 import struct
+from collections.abc import Iterator
 from pathlib import Path
 
 import trio
+
+from voicectl.runtime_dir import private_folder_problem
 
 from . import jsonrpc
 from .connection import DEFAULT_MAX_QUEUED_NOTIFICATIONS, ClientConnection
@@ -24,6 +35,8 @@ from .methods import MethodRegistry
 log = logging.getLogger("voiced.control")
 
 MAX_LINE_BYTES = 1024 * 1024
+MAX_CONNECTIONS = 128
+IDLE_TIMEOUT_S = 300.0
 _RECEIVE_BYTES = 64 * 1024
 _UCRED = struct.Struct("3i")  # struct ucred: pid, uid, gid
 
@@ -36,12 +49,66 @@ class SocketBusyError(ControlSocketError):
     """Another process (most likely another voiced) is answering on the socket."""
 
 
+class SocketFolderError(ControlSocketError):
+    """The socket's folder is not private to the user; trying again will not help."""
+
+
 def _peer_credentials(sock: trio.socket.SocketType) -> tuple[int, int, int]:
     return _UCRED.unpack(sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _UCRED.size))
 
 
+def _prepare_folder(folder: Path) -> None:
+    """Create the socket's folder (0700) if it is missing; refuse one that is not private."""
+    try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        os.mkdir(folder, 0o700)
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        raise ControlSocketError(f"cannot create {folder}: {exc.strerror or exc}") from None
+    else:
+        # mkdir's mode went through the umask; through a descriptor, so a symlink
+        # swapped in meanwhile is not followed.
+        with contextlib.suppress(OSError):
+            fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+            try:
+                os.fchmod(fd, 0o700)
+            finally:
+                os.close(fd)
+    problem = private_folder_problem(str(folder))
+    if problem is not None:
+        raise SocketFolderError(
+            f"control socket folder {folder} {problem}: it must be your own folder, not a "
+            "symlink, with no access for group or others (or choose another --socket)"
+        )
+
+
+@contextlib.contextmanager
+def _socket_lock(path: Path) -> Iterator[None]:
+    """Hold the lock of the socket at ``path``: one voiced a socket, from the stale check
+    to the end. Raises SocketBusyError if another process holds it."""
+    lock_path = path.with_name(path.name + ".lock")
+    try:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    except OSError as exc:
+        raise ControlSocketError(f"cannot open the lock {lock_path}: {exc.strerror or exc}") from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise SocketBusyError(f"another voiced is already running on {path}") from None
+        except OSError as exc:
+            raise ControlSocketError(f"cannot lock {lock_path}: {exc.strerror or exc}") from None
+        yield
+    finally:
+        os.close(fd)  # releases the lock; the file stays, so nobody locks a replaced one
+
+
 def _remove_stale_socket(path: Path) -> None:
-    """Remove a socket file nobody answers on; raise if something does."""
+    """Remove a socket file nobody answers on; raise if something does.
+
+    Called with the lock held, so no other voiced can bind between the probe and the unlink.
+    """
     try:
         mode = path.lstat().st_mode
     except FileNotFoundError:
@@ -77,6 +144,8 @@ class ControlServer:
         *,
         max_line_bytes: int = MAX_LINE_BYTES,
         max_queued_notifications: int = DEFAULT_MAX_QUEUED_NOTIFICATIONS,
+        max_connections: int = MAX_CONNECTIONS,
+        idle_timeout_s: float = IDLE_TIMEOUT_S,
         inherited: socket.socket | None = None,
     ) -> None:
         self.path = Path(path)
@@ -85,18 +154,10 @@ class ControlServer:
         self.methods = methods
         self.max_line_bytes = max_line_bytes
         self.max_queued_notifications = max_queued_notifications
+        self.max_connections = max_connections
+        self.idle_timeout_s = idle_timeout_s
         self.clients: set[ClientConnection] = set()
-
-    def _prepare_folder(self) -> None:
-        folder = self.path.parent
-        if folder.is_dir():
-            # Not ours to tighten (it may be $HOME or /tmp); the socket's own 0600 and
-            # the peer check still hold.
-            if folder.stat().st_mode & 0o077:
-                log.debug("control socket folder %s is open to other users", folder)
-            return
-        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-        os.chmod(folder, 0o700)  # mkdir's mode is filtered through the umask
+        self._refused = 0  # connections refused since the last one that was let in
 
     async def _bind(self) -> trio.socket.SocketType:
         sock = trio.socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -114,35 +175,34 @@ class ControlServer:
     async def serve(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Listen until cancelled, then remove the socket file.
 
-        Reports started once clients can connect. Raises SocketBusyError if another
-        process answers on the socket, ControlSocketError for other set-up failures.
-        An inherited socket is served as it is; its file belongs to systemd.
+        Reports started once clients can connect. Raises SocketFolderError for a folder
+        that is not private, SocketBusyError if another process holds the lock or
+        answers on the socket, ControlSocketError for other set-up failures. An
+        inherited socket is served as it is: its file and folder belong to systemd.
         """
         if self.inherited is not None:
             listener = trio.SocketListener(trio.socket.from_stdlib_socket(self.inherited))
             log.info("control socket handed over by systemd")
             task_status.started()
             await trio.serve_listeners(self._serve_client, [listener])
-        try:
-            self._prepare_folder()
-        except OSError as exc:
-            raise ControlSocketError(f"cannot create {self.path.parent}: {exc.strerror or exc}") from None
-        _remove_stale_socket(self.path)
-        sock = await self._bind()
-        bound_inode = self.path.stat().st_ino
-        try:
-            listener = trio.SocketListener(sock)
-            log.info("control socket listening on %s", self.path)
-            task_status.started()
-            await trio.serve_listeners(self._serve_client, [listener])
-        finally:
-            sock.close()
-            # Only remove our own file: another voiced may have replaced it meanwhile.
+        _prepare_folder(self.path.parent)
+        with _socket_lock(self.path):
+            _remove_stale_socket(self.path)
+            sock = await self._bind()
+            bound_inode = self.path.stat().st_ino
             try:
-                if self.path.stat().st_ino == bound_inode:
-                    self.path.unlink()
-            except OSError:
-                pass
+                listener = trio.SocketListener(sock)
+                log.info("control socket listening on %s", self.path)
+                task_status.started()
+                await trio.serve_listeners(self._serve_client, [listener])
+            finally:
+                sock.close()
+                # Only remove our own file: something that ignores the lock may have replaced it.
+                try:
+                    if self.path.stat().st_ino == bound_inode:
+                        self.path.unlink()
+                except OSError:
+                    pass
 
     async def _serve_client(self, stream: trio.SocketStream) -> None:
         async with stream:
@@ -154,6 +214,10 @@ class ControlServer:
             if uid not in (os.geteuid(), 0):
                 log.warning("control connection refused from uid %d (pid %d)", uid, pid)
                 return
+            if len(self.clients) >= self.max_connections:
+                await self._refuse_busy(stream, pid)
+                return
+            self._refused = 0
             client = ClientConnection(
                 pid=pid, uid=uid, max_queued_notifications=self.max_queued_notifications
             )
@@ -172,6 +236,18 @@ class ControlServer:
                 self.clients.discard(client)
                 log.debug("%s disconnected", client)
 
+    async def _refuse_busy(self, stream: trio.SocketStream, pid: int) -> None:
+        """Say why, in one line, to a connection over the cap, and hang up."""
+        self._refused += 1
+        if self._refused == 1:  # once per crowd, not once per connection
+            log.warning("control connection refused (pid %d): already %d connections",
+                        pid, self.max_connections)
+        error = jsonrpc.RpcError(
+            jsonrpc.SERVER_BUSY, f"too many connections (at most {self.max_connections}); try again later"
+        )
+        with trio.move_on_after(1), contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+            await stream.send_all(jsonrpc.encode(jsonrpc.error_response(None, error)))
+
     async def _write(
         self, client: ClientConnection, stream: trio.SocketStream, scope: trio.CancelScope
     ) -> None:
@@ -186,9 +262,14 @@ class ControlServer:
         scanned = 0  # bytes of buffer already known to hold no newline
         discarding = False  # inside a line that was too long, until its newline
         while True:
-            try:
-                data = await stream.receive_some(_RECEIVE_BYTES)
-            except (trio.BrokenResourceError, trio.ClosedResourceError):
+            # A subscriber may rightly stay quiet for ever; anyone else is hung up on.
+            with trio.move_on_after(math.inf if client.subscribed else self.idle_timeout_s) as idle:
+                try:
+                    data = await stream.receive_some(_RECEIVE_BYTES)
+                except (trio.BrokenResourceError, trio.ClosedResourceError):
+                    return
+            if idle.cancelled_caught:
+                log.debug("%s sent nothing for %g s: closing it", client, self.idle_timeout_s)
                 return
             if not data:
                 return  # an unfinished last line is dropped: the client hung up mid-line

@@ -32,10 +32,27 @@ request_like = st.fixed_dictionaries(
         | json_values,
     },
 )
+# What a hostile client sends ([S]11): numbers with no finite value, huge ids, deep
+# nesting (closed or not) and bytes that are not UTF-8, where the id or the params go.
+awkward_numbers = st.sampled_from(
+    [b"1e400", b"-1E+999", b"NaN", b"-Infinity", b"9" * 5000, b"9" * 30, b"1e-400", b"0.5", b"-0"]
+)
+hostile = st.builds(
+    lambda number, depth, closed, junk, in_id: (
+        b'{"jsonrpc":"2.0","id":' + (number if in_id else b"1") + b',"method":"echo","params":'
+        + b"[" * depth + number + (b"]" * depth + b"}" if closed else b"") + junk
+    ),
+    awkward_numbers,
+    st.sampled_from([0, 1, 5, 900, 5000, 100_000]),
+    st.booleans(),
+    st.sampled_from([b"", b"\xff", b"\xc3\x28", b'"\\ud800"']),
+    st.booleans(),
+)
 lines = (
     st.binary(max_size=200)
     | json_values.map(lambda value: json.dumps(value).encode())
     | request_like.map(lambda value: json.dumps(value, ensure_ascii=False).encode())
+    | hostile
 ).map(lambda line: line.replace(b"\n", b""))
 
 
