@@ -63,7 +63,8 @@ def voiced_transcript(entry: Turn) -> None:
 @hookspec
 def voiced_recording_writer(ctx: RecordingContext) -> RecordingWriter | None:
     """Recording is on and a conversation starts: return a writer, or None. Called from the
-    recording thread; the writer is closed when the conversation changes or the daemon stops."""
+    recording thread; the writer is closed when the conversation changes, the plugins are
+    reloaded or the daemon stops."""
 
 
 @hookspec
