@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -110,16 +111,36 @@ def _without_query(url: str) -> str:
     return url.split("?", 1)[0]
 
 
+def parse_server_message(message: str | bytes) -> ServerEvent | None:
+    """The server event one WebSocket message holds, or None (with a log line) when it
+    holds none: not JSON, a number JSON allows but a float cannot hold (`1e400`), nesting
+    too deep to parse, or not an object with a string `type`."""
+    try:
+        event: Any = json.loads(message, parse_float=_finite_float, parse_constant=_not_a_number)
+    except (ValueError, RecursionError):
+        log.warning("ignoring a server message that is not JSON (%d bytes)", len(message))
+        return None
+    if not isinstance(event, dict) or not isinstance(event.get("type"), str):
+        log.warning("ignoring a server message without a type")
+        return None
+    return event
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text[:20]} is out of range")
+    return value
+
+
+def _not_a_number(name: str) -> float:
+    raise ValueError(f"{name} is not JSON")
+
+
 async def _receive_loop(ws: WebSocketConnection, on_event: Callable[[ServerEvent], None]) -> None:
     while True:
-        message = await ws.get_message()
-        try:
-            event: Any = json.loads(message)
-        except ValueError:
-            log.warning("ignoring a server message that is not JSON (%d bytes)", len(message))
-            continue
-        if not isinstance(event, dict) or not isinstance(event.get("type"), str):
-            log.warning("ignoring a server message without a type")
+        event = parse_server_message(await ws.get_message())
+        if event is None:
             continue
         try:
             on_event(event)
