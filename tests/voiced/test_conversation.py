@@ -392,3 +392,30 @@ def test_a_new_configuration_goes_to_an_open_session_at_once_else_with_the_next(
     assert [u["session"]["instructions"] for u in updates] == ["new"]
     [update] = sends(conv.configure({"type": "realtime", "instructions": "newer"}))
     assert update["type"] == "session.update" and update["session"]["instructions"] == "newer"
+
+
+def test_truncation_does_not_depend_on_the_server_sending_a_session_id() -> None:
+    """Guards [E]4: the GA schema's session has no required `id`; keyed by it, a server
+    that omitted it never got a truncate or delete after an interruption."""
+    conv = Conversation(session_from_settings(Settings(), Settings().profile()))
+    conv.connection_opened()
+    conv.server_event({"type": "session.created", "session": {"type": "realtime"}})
+    start_response(conv)
+    conv.interrupt()
+    assert [e["type"] for e in sends(conv.playback_stopped({"item_a": 250.0}))] == [
+        "response.cancel", "conversation.item.truncate"]
+
+
+def test_items_of_an_earlier_connection_are_not_truncated_in_the_next_one() -> None:
+    """The counterpart: an item that arrived on a connection that has ended (same missing
+    id in both sessions) is gone from the server, so nothing is sent about it."""
+    conv = Conversation(session_from_settings(Settings(), Settings().profile()))
+    conv.connection_opened()
+    conv.server_event({"type": "session.created", "session": {"type": "realtime"}})
+    start_response(conv)
+    conv.connection_lost("server closed the session (1011)")
+    conv.connection_opened()
+    conv.server_event({"type": "session.created", "session": {"type": "realtime"}})
+    conv.interrupt()
+    assert not [e for e in sends(conv.playback_stopped({"item_a": 250.0}))
+                if e["type"].startswith("conversation.item.")]

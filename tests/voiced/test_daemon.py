@@ -123,6 +123,22 @@ def test_interrupt_silences_the_speaker_and_truncates_to_what_was_heard(
 
 
 @pytest.mark.script(LONG_ANSWER)
+@pytest.mark.simulator_args("--no-session-id")
+def test_an_interrupted_answer_is_truncated_when_the_server_sends_no_session_id(
+        simulator: SimulatorProcess, daemon: DaemonProcess) -> None:
+    """Guards [E]4: items were keyed by `session.id`, which the GA schema does not promise;
+    against a server omitting it voiced sent no truncate after an interruption."""
+    assert "id" not in simulator.sent("session.created")[0]["event"]["session"]
+    daemon.rpc("say", {"text": "Tell me a long story."})
+    daemon.wait_state("speaking", timeout=15)
+    time.sleep(0.5)
+    assert daemon.voicectl("interrupt").returncode == 0
+    [truncate] = wait_for(lambda: simulator.received("conversation.item.truncate"), 5, "a truncate")
+    assert truncate["event"]["audio_end_ms"] > 0
+    assert not simulator.invalid_events()
+
+
+@pytest.mark.script(LONG_ANSWER)
 def test_speaking_over_the_answer_silences_it_and_truncates_to_what_was_heard(
         pulse: PulseServer, simulator: SimulatorProcess, daemon: DaemonProcess,
         utterance: np.ndarray) -> None:

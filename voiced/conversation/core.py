@@ -20,6 +20,8 @@ from .held_audio import HeldAudio
 from .speech import Speech
 
 DEFERRED_SENDS = 100
+OBJECT_MEMBERS = ("session", "response", "item", "error")
+"""Server event members that are objects; one that is not (a server's mistake) is read as missing."""
 
 
 class Conversation:
@@ -31,11 +33,9 @@ class Conversation:
         self.speech = Speech(self.events)
         self.connected = False
         self.session_id: str | None = None
-        self.paused = False
-        self.standby = False
+        self.connection = 0  # sessions opened: an item's truncation is keyed by it, not by an id
         self.error: str | None = None
-        self.user_speaking = False
-        self.talking = False
+        self.paused = self.standby = self.user_speaking = self.talking = False
         self.awaiting_response = False
         """A response was asked for (by us or by the server's VAD) and has not been created."""
         self.response_id: str | None = None
@@ -78,9 +78,8 @@ class Conversation:
     def _done(self, actions: list[Action]) -> list[Action]:
         """Every entry point ends here: hold sends while disconnected, note a state change."""
         if not self.connected:
-            for action in [a for a in actions if isinstance(a, Send)]:
-                self._deferred.append(action)
-                actions.remove(action)
+            self._deferred.extend(a for a in actions if isinstance(a, Send))
+            actions = [a for a in actions if not isinstance(a, Send)]
         new = self.state
         if new is not self._state:
             actions.append(Publish("state.changed", {"state": new.value, "previous": self._state.value}))
@@ -137,6 +136,7 @@ class Conversation:
     def server_event(self, raw: Mapping[str, Any]) -> list[Action]:
         """Fold one server event into the state; return what to do about it."""
         event = normalise(raw)
+        event.update({name: {} for name in OBJECT_MEMBERS if not isinstance(event.get(name, {}), dict)})
         handler = _HANDLERS.get(event.get("type", ""))
         return self._done(handler(self, event) if handler else [])
 
@@ -176,11 +176,11 @@ class Conversation:
 
     def playback_stopped(self, played_ms: Mapping[str, float]) -> list[Action]:
         """The playback is silent after `StopPlayback`; how much of each item was heard."""
-        return self._done(self.speech.stopped(played_ms, self._live_session))
+        return self._done(self.speech.stopped(played_ms, self._live_connection))
 
     @property
-    def _live_session(self) -> str | None:
-        return self.session_id if self.connected else None
+    def _live_connection(self) -> int | None:
+        return self.connection if self.connected else None
 
     # -- the user -------------------------------------------------------------------
 
@@ -268,13 +268,14 @@ class Conversation:
 
     def _cut_off(self, *, server_cancels: bool) -> list[Action]:
         return self.speech.cut_off(self.response_id, server_cancels=server_cancels,
-                                   session_id=self._live_session)
+                                   connection=self._live_connection)
 
     # -- server events -------------------------------------------------------------
 
     def _on_session_created(self, event: dict[str, Any]) -> list[Action]:
         self.connected = True
         self.error = None
+        self.connection += 1
         self.session_id = (event.get("session") or {}).get("id")
         actions: list[Action] = [Send(self.events.session_update(self.session))]
         actions += [Send(self.events.add_message(m.role, m.text)) for m in self._replay]
@@ -314,7 +315,7 @@ class Conversation:
     def _on_output_item_added(self, event: dict[str, Any]) -> list[Action]:
         item = event.get("item") or {}
         if item.get("type") == "message" and item.get("role") == "assistant" and item.get("id"):
-            self.speech.item_added(str(item["id"]), event.get("response_id"), self.session_id)
+            self.speech.item_added(str(item["id"]), event.get("response_id"), self.connection)
         return []
 
     def _on_audio_delta(self, event: dict[str, Any]) -> list[Action]:

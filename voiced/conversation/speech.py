@@ -69,8 +69,9 @@ class AssistantItem:
 
     item_id: str
     response_id: str | None
-    session_id: str | None
-    """Items of a session that has ended cannot be truncated or deleted any more."""
+    connection: int
+    """The connection it arrived on: items of one that has ended cannot be truncated or
+    deleted any more. Counted by us, not read from the server: `session.id` is optional."""
     received_ms: float = 0.0
     """Audio handed to the playback, in whole samples: what the device can play of it."""
     half_sample: bytes = b""
@@ -130,8 +131,8 @@ class Speech:
     def response_created(self) -> None:
         self.item = None
 
-    def item_added(self, item_id: str, response_id: str | None, session_id: str | None) -> None:
-        self.item = AssistantItem(item_id, response_id, session_id)
+    def item_added(self, item_id: str, response_id: str | None, connection: int) -> None:
+        self.item = AssistantItem(item_id, response_id, connection)
 
     def response_done(self) -> None:
         self.item = None
@@ -198,8 +199,9 @@ class Speech:
     # -- cutting off -------------------------------------------------------------------
 
     def cut_off(self, active_response: str | None, *, server_cancels: bool,
-                session_id: str | None) -> list[Action]:
-        """Stop what the assistant is saying or about to say; [] when it says nothing."""
+                connection: int | None) -> list[Action]:
+        """Stop what the assistant is saying or about to say; [] when it says nothing.
+        `connection` is the live one (None while disconnected)."""
         if not self._playing and active_response is None:
             return []  # nothing is being said: never truncate
         if active_response is not None:
@@ -213,26 +215,26 @@ class Speech:
         if self._playing:
             self._pending = pending
             return [StopPlayback(tuple(i.item_id for i in self._playing))]
-        return self._conclude(pending, {}, session_id)
+        return self._conclude(pending, {}, connection)
 
-    def stopped(self, played_ms: Mapping[str, float], session_id: str | None) -> list[Action]:
+    def stopped(self, played_ms: Mapping[str, float], connection: int | None) -> list[Action]:
         """The playback is silent; `played_ms[item_id]` of each item came out of the device."""
         self._playing = []
         pending, self._pending = self._pending, None
-        return [] if pending is None else self._conclude(pending, played_ms, session_id)
+        return [] if pending is None else self._conclude(pending, played_ms, connection)
 
     def _conclude(self, pending: Interruption, played_ms: Mapping[str, float],
-                  session_id: str | None) -> list[Action]:
+                  connection: int | None) -> list[Action]:
         """Tell the server what was heard of each item (only for items of the live session)."""
         actions: list[Action] = []
-        if pending.cancel_response is not None and session_id is not None:
+        if pending.cancel_response is not None and connection is not None:
             actions.append(Send(self.events.cancel_response()))
         heard_ms = 0
         for item in ([pending.heard] if pending.heard else []) + pending.unheard:
             ms = int(min(played_ms.get(item.item_id, 0.0), item.received_ms)) if item is pending.heard else 0
             if item is pending.heard:
                 heard_ms = ms
-            if session_id is not None and item.session_id == session_id:
+            if connection is not None and item.connection == connection:
                 actions.append(Send(self.events.truncate_item(item.item_id, ms) if ms > 0
                                     else self.events.delete_item(item.item_id)))
             if item.audio_started:

@@ -150,6 +150,12 @@ def _parser() -> argparse.ArgumentParser:
         help="answer the next N handshakes with HTTP 503 (default: the script's, else 0)",
     )
     parser.add_argument(
+        "--no-session-id",
+        action="store_true",
+        help="send session.created and session.updated without the session's id, as the "
+        "GA schema allows (clients must not rely on it)",
+    )
+    parser.add_argument(
         "--fault",
         type=_fault,
         action="append",
@@ -193,6 +199,7 @@ def main(argv: list[str] | None = None) -> int:
             max_session_s=args.max_session_s,
             faults=args.fault,
             refuse_connections=args.refuse_connections,
+            session_ids=not args.no_session_id,
         )
     except ScriptError as exc:
         _fail(str(exc))

@@ -70,6 +70,7 @@ class ConnectionSettings:
     strict_check: Any = None
     faults: FaultBook = field(default_factory=FaultBook)
     max_session_s: float = DEFAULT_MAX_SESSION_S
+    session_ids: bool = True
 
 
 async def handle_request(request: WebSocketRequest, settings: ConnectionSettings) -> None:
@@ -116,7 +117,8 @@ async def _serve(request: WebSocketRequest, settings: ConnectionSettings) -> Non
         )
         return
     model = parse_qs(url.query).get("model", [None])[0]
-    session = Session(model=model, script=settings.script, strict_check=settings.strict_check)
+    session = Session(model=model, script=settings.script, strict_check=settings.strict_check,
+                      session_ids=settings.session_ids)
     await _Connection(ws, session, settings, settings.faults.watch()).run()
 
 

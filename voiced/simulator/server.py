@@ -32,7 +32,8 @@ class Simulator:
     `max_session_s` closes each session with 1001 "maximum duration" after that many
     seconds (default: the script's ``[faults] max_session_s``, else 3600, the real
     cap); `faults` are injected on top of the script's; `refuse_connections` answers
-    that many handshakes with HTTP 503 (default: the script's). See
+    that many handshakes with HTTP 503 (default: the script's); without `session_ids`
+    the session objects it sends carry no ``id``. See
     :mod:`voiced.simulator.faults`. Times are wall-clock seconds, not scaled by `speed`.
     """
 
@@ -48,6 +49,7 @@ class Simulator:
         max_session_s: float | None = None,
         faults: Sequence[Fault] = (),
         refuse_connections: int | None = None,
+        session_ids: bool = True,
     ) -> None:
         if speed <= 0:
             raise ValueError("speed must be positive")
@@ -71,6 +73,7 @@ class Simulator:
             max_session_s=max_session_s
             or (scripted.max_session_s if scripted else None)
             or DEFAULT_MAX_SESSION_S,
+            session_ids=session_ids,
         )
         self.url: str | None = None
 

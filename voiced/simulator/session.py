@@ -69,8 +69,11 @@ class Session:
         model: str | None = None,
         script: Script | None = None,
         strict_check: Callable[[dict[str, Any]], None] | None = None,
+        session_ids: bool = True,
     ) -> None:
         self.config = default_session(model)
+        #: False: `session.created`/`updated` carry no `id`, which the GA schema allows.
+        self._session_ids = session_ids
         self.conversation = Conversation(id=new_id("conv"))
         self.response: ResponseStream | None = None
         self._answers = Answers(script)
@@ -85,7 +88,7 @@ class Session:
 
     def open(self) -> list[ServerEvent]:
         """What the server says first."""
-        return [self._event("session.created", session=copy.deepcopy(self.config))]
+        return [self._event("session.created", session=self._described())]
 
     def receive(self, raw: str | bytes) -> Received:
         """Handle one client message; refusals become `error` events, never exceptions."""
@@ -142,7 +145,7 @@ class Session:
             )
         self.config = merge_session(self.config, update)
         self._input.configure(self._turn_detection)
-        return [self._event("session.updated", session=copy.deepcopy(self.config))]
+        return [self._event("session.updated", session=self._described())]
 
     def _on_input_audio_buffer_append(self, event: dict[str, Any]) -> list[ServerEvent]:
         replies: list[ServerEvent] = []
@@ -387,6 +390,10 @@ class Session:
         return error_event(
             new_id("event"), exc.code, exc.message, param=exc.param, client_event_id=client_event_id
         )
+
+    def _described(self) -> dict[str, Any]:
+        """The session object as the server shows it (with its `id` unless told not to)."""
+        return {k: v for k, v in copy.deepcopy(self.config).items() if k != "id" or self._session_ids}
 
     def _event(self, event_type: str, **fields: Any) -> ServerEvent:
         return {"type": event_type, "event_id": new_id("event"), **fields}
