@@ -13,7 +13,7 @@ def now(timezone: str | None = None) -> dict[str, str]:
     try:
         tz = zoneinfo.ZoneInfo(timezone) if timezone else None
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        shown = timezone if len(timezone) <= 64 else timezone[:64] + "..."  # never echo a flood back
+        shown = str(timezone)[:64]  # never echo a flood back to the model
         return {"error": f"unknown timezone {shown!r}: use an IANA name such as Europe/Paris"}
     moment = dt.datetime.now(tz).astimezone(tz)
     return {

@@ -223,8 +223,8 @@ class Daemon:
         base = session_from_settings(self.settings, self.profile)
         session = await self.plugins.session_config(base)
         try:
-            json.dumps(session)
-        except (TypeError, ValueError) as exc:
+            json.dumps(session, allow_nan=False)
+        except (TypeError, ValueError, RecursionError) as exc:
             log.error("a plugin made the session configuration unsendable (%s); using it without "
                       "the plugins' changes", exc)
             session = base

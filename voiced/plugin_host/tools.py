@@ -127,9 +127,15 @@ class Tools:
             current["tools"] = [*current.get("tools", []), *(tool.session_entry() for tool in tools)]
             current.setdefault("tool_choice", "auto")
         for record, impl in impls:
-            candidate = copy.deepcopy(current)
+            candidate = json.loads(json.dumps(current))  # a copy; `current` is known to be JSON
             ok, result = await self._calls.call_hook(record, "voiced_session_config", impl, timeout=timeout,
                                                      session=candidate)
-            if ok:
-                current = result if isinstance(result, dict) else candidate
+            if not ok:
+                continue
+            try:  # kept only if it can be sent: no sets, no NaN, not nested absurdly deep
+                current = json.loads(json.dumps(result if isinstance(result, dict) else candidate,
+                                                allow_nan=False))
+            except (TypeError, ValueError, RecursionError) as exc:
+                self._calls.failed(record, "voiced_session_config",
+                                   f"its session is not JSON: {describe(exc)}")
         return current

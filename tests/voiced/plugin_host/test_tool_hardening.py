@@ -108,3 +108,46 @@ def test_cancelling_a_tool_call_is_not_the_plugins_failure(tmp_path: Path) -> No
 
     trio.run(main)
     assert host.records["slow"].failures_total == 0
+
+
+SESSION_HOOKS = {"deep_session": """
+    from voiced import hookimpl
+
+    @hookimpl
+    def voiced_session_config(session):
+        deep = {}
+        for _ in range(100_000):
+            deep = {"x": deep}
+        session["instructions"] = deep
+        return session
+""", "sets": """
+    from voiced import hookimpl
+
+    @hookimpl
+    def voiced_session_config(session):
+        session["tools"] = {"not", "a", "list"}
+""", "kind": """
+    from voiced import hookimpl
+
+    @hookimpl
+    def voiced_session_config(session):
+        session["instructions"] = "Be kind."
+"""}
+
+
+def test_a_session_a_plugin_cannot_send_is_its_failure_not_the_daemons(tmp_path: Path) -> None:
+    """Guards [S]1's sibling: a `voiced_session_config` returning data nested past the
+    recursion limit made the next copy raise RecursionError, which nothing caught; one
+    holding a set made the session unsendable. Each is that plugin's failure, the others'
+    changes are kept."""
+    host, daemon = make_host(tmp_path, SESSION_HOOKS, max_failures=100)
+
+    async def main() -> dict:
+        async with hosting(host, daemon):
+            return await host.session_config({"type": "realtime", "instructions": "Be brief."})
+
+    session = trio.run(main)
+    assert session["instructions"] == "Be kind."
+    assert "tools" not in session
+    assert json.dumps(session)
+    assert {event["plugin"] for event in daemon.published("plugin.failed")} == {"deep_session", "sets"}
