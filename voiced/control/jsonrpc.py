@@ -20,9 +20,10 @@ Decisions a client can rely on:
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass
 from typing import Any
+
+from voiced import strict_json
 
 PARSE_ERROR = -32700
 INVALID_REQUEST = -32600
@@ -76,28 +77,6 @@ class Request:
     is_notification: bool = False
 
 
-class _OutOfRange(ValueError):
-    """A number that is valid JSON but has no finite value here."""
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
-
-
-def _finite_float(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        raise _OutOfRange(f"number {text[:24]} is out of range")
-    return value
-
-
-def _int(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:  # over Python's limit on digits (sys.get_int_max_str_digits)
-        raise _OutOfRange(f"a number of {len(text)} digits is too long") from None
-
-
 def _usable_id(message: dict[str, Any]) -> RequestId:
     value = message.get("id")
     if isinstance(value, bool) or not isinstance(value, str | int | float | None):
@@ -122,8 +101,8 @@ def parse_request(line: bytes) -> Request | None:
     if not text.strip():
         return None
     try:
-        message = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float, parse_int=_int)
-    except _OutOfRange as exc:
+        message = strict_json.loads(text)
+    except strict_json.OutOfRange as exc:
         raise BadRequest(INVALID_REQUEST, f"invalid request: {exc}") from None
     except (ValueError, RecursionError) as exc:
         raise BadRequest(PARSE_ERROR, f"parse error: {exc}") from None

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from trio_websocket import (
     open_websocket_url,
 )
 
+from voiced import strict_json
 from voiced.exceptions import innermost
 from voiced.realtime.protocol import ClientEvent, ServerEvent
 from voiced.timing import RecentDurations
@@ -116,7 +116,7 @@ def parse_server_message(message: str | bytes) -> ServerEvent | None:
     holds none: not JSON, a number JSON allows but a float cannot hold (`1e400`), nesting
     too deep to parse, or not an object with a string `type`."""
     try:
-        event: Any = json.loads(message, parse_float=_finite_float, parse_constant=_not_a_number)
+        event: Any = strict_json.loads(message)
     except (ValueError, RecursionError):
         log.warning("ignoring a server message that is not JSON (%d bytes)", len(message))
         return None
@@ -124,17 +124,6 @@ def parse_server_message(message: str | bytes) -> ServerEvent | None:
         log.warning("ignoring a server message without a type")
         return None
     return event
-
-
-def _finite_float(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        raise ValueError(f"{text[:20]} is out of range")
-    return value
-
-
-def _not_a_number(name: str) -> float:
-    raise ValueError(f"{name} is not JSON")
 
 
 async def _receive_loop(ws: WebSocketConnection, on_event: Callable[[ServerEvent], None]) -> None:

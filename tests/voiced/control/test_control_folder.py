@@ -13,34 +13,15 @@ from pathlib import Path
 import pytest
 import trio
 
+from tests.voiced.control.test_control_server import run_briefly
 from voiced.control import (
     ControlServer,
-    ControlSocketError,
     MethodRegistry,
     SocketBusyError,
     SocketFolderError,
 )
 
 NOBODY = 65534
-
-
-def run_briefly(path: Path) -> None:
-    """Start a server at ``path`` (raising what start-up raises), then stop it."""
-    failure: list[ControlSocketError] = []
-
-    async def main() -> None:
-        async with trio.open_nursery() as nursery:
-            try:
-                await nursery.start(ControlServer(path, MethodRegistry()).serve)
-            except ControlSocketError as exc:  # raised by start(), before the nursery wraps it
-                failure.append(exc)
-                return
-            assert path.exists()
-            nursery.cancel_scope.cancel()
-
-    trio.run(main)
-    if failure:
-        raise failure[0]
 
 
 def needs_root() -> None:
