@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import base64
+import json
 
 import pytest
 
 from voiced.config import Settings
-from voiced.conversation import Conversation, Play, Publish, Send, State, StopPlayback
+from voiced.conversation import CallTool, Conversation, Play, Publish, Send, State, StopPlayback
 from voiced.daemon.session_settings import session_from_settings
 
 
@@ -267,8 +268,6 @@ def test_held_audio_keeps_the_newest_ten_seconds_whatever_the_frame_size() -> No
 
 
 def test_a_tool_call_runs_and_the_answer_waits_for_the_calling_response(conversation: Conversation) -> None:
-    from voiced.conversation import CallTool
-
     conversation.server_event({"type": "response.created", "response": {"id": "resp_t"}})
     actions = conversation.server_event({
         "type": "response.function_call_arguments.done", "response_id": "resp_t", "item_id": "fc_1",
@@ -419,3 +418,15 @@ def test_items_of_an_earlier_connection_are_not_truncated_in_the_next_one() -> N
     conv.interrupt()
     assert not [e for e in sends(conv.playback_stopped({"item_a": 250.0}))
                 if e["type"].startswith("conversation.item.")]
+
+
+def test_a_flood_of_tool_arguments_reaches_the_tool_not_every_listener(conversation: Conversation) -> None:
+    """Guards [S] (soak): `tool.called` carried a megabyte of arguments to every plugin
+    inbox and socket subscriber; the tool still gets them whole."""
+    arguments = json.dumps({"timezone": "x" * 1_000_000})
+    actions = conversation.server_event({"type": "response.function_call_arguments.done", "call_id": "c1",
+                                         "name": "clock_now", "arguments": arguments})
+    [call] = [a for a in actions if isinstance(a, CallTool)]
+    assert call.arguments == arguments
+    [shown] = published(actions, "tool.called")
+    assert 0 < len(shown["arguments"]) <= 4096

@@ -20,8 +20,8 @@ from .held_audio import HeldAudio
 from .speech import Speech
 
 DEFERRED_SENDS = 100
-OBJECT_MEMBERS = ("session", "response", "item", "error")
-"""Server event members that are objects; one that is not (a server's mistake) is read as missing."""
+EVENT_ARGUMENTS_CHARS = 4096
+"""How much of a tool call's arguments `tool.called` shows (the tool gets all of them)."""
 
 
 class Conversation:
@@ -136,7 +136,6 @@ class Conversation:
     def server_event(self, raw: Mapping[str, Any]) -> list[Action]:
         """Fold one server event into the state; return what to do about it."""
         event = normalise(raw)
-        event.update({name: {} for name in OBJECT_MEMBERS if not isinstance(event.get(name, {}), dict)})
         handler = _HANDLERS.get(event.get("type", ""))
         return self._done(handler(self, event) if handler else [])
 
@@ -360,7 +359,8 @@ class Conversation:
         if not call_id or not name or self.speech.is_dropped(event.get("response_id")):
             return []
         self._tools_running[call_id] = self._turn
-        return [Publish("tool.called", {"call_id": call_id, "name": name, "arguments": arguments}),
+        shown = arguments[:EVENT_ARGUMENTS_CHARS]  # every listener and subscriber gets a copy
+        return [Publish("tool.called", {"call_id": call_id, "name": name, "arguments": shown}),
                 CallTool(call_id, name, arguments)]
 
     def _on_rate_limits(self, event: dict[str, Any]) -> list[Action]:

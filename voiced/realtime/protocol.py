@@ -153,12 +153,19 @@ class ClientEvents:
             "type": "function_call_output", "call_id": call_id, "output": output})
 
 
+OBJECT_MEMBERS = ("session", "response", "item", "error")
+"""Server event members that are objects; one that is not (a server's mistake) reads as missing."""
+
+
 def normalise(event: Mapping[str, Any]) -> ServerEvent:
-    """A server event under its GA name (beta aliases renamed); other fields untouched."""
-    type_ = event.get("type")
+    """A server event under its GA name (beta aliases renamed), its object members objects;
+    other fields untouched."""
+    normal = dict(event)
+    type_ = normal.get("type")
     if isinstance(type_, str) and type_ in BETA_ALIASES:
-        return {**event, "type": BETA_ALIASES[type_]}
-    return dict(event)
+        normal["type"] = BETA_ALIASES[type_]
+    normal.update({name: {} for name in OBJECT_MEMBERS if not isinstance(normal.get(name, {}), dict)})
+    return normal
 
 
 def decode_audio(event: Mapping[str, Any]) -> bytes:
