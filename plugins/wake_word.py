@@ -4,13 +4,16 @@ The detector is microWakeWord (pymicro-wakeword: a small TensorFlow Lite model p
 bundled in its wheel; nothing is fetched). Without `wake_word`, this plugin offers nothing
 and standby wakes on voice activity, as before. With it, the plugin host runs the detector
 in a thread of its own during each stretch of standby; the words that woke voiced and those
-after them reach the server through the pre-roll.
+after them reach the server through the pre-roll. In a quiet room the model rests: once it
+has heard `REST_AFTER_S` of near-silence, more of it is not run through the model.
 """
 
 from __future__ import annotations
 
 import logging
 from typing import TYPE_CHECKING
+
+import numpy as np
 
 from voiced import hookimpl
 from voiced.audio.resample import Resampler
@@ -25,6 +28,13 @@ log = logging.getLogger("voiced.plugins.wake_word")
 
 MODEL_RATE = 16_000
 """microWakeWord's features are computed from 16 kHz audio."""
+QUIET_DBFS = -60.0
+"""Frames quieter than this hold no phrase: a quiet room, or a pause."""
+QUIET_POWER = (32768.0 * 10 ** (QUIET_DBFS / 20)) ** 2
+REST_AFTER_S = 2.0
+"""Near-silence the model hears before it rests: by then its state and its sliding average
+are those of silence (a pause within a phrase is much shorter), so skipping more of it
+changes nothing, and the first frame above `QUIET_DBFS` is heard as after silence."""
 
 
 class WakeWord:
@@ -39,12 +49,20 @@ class WakeWord:
             self.model.probability_cutoff = threshold
         self._features: MicroWakeWordFeatures = MicroWakeWordFeatures()
         self._resample = Resampler(rate, MODEL_RATE)
+        self._rate = rate
+        self._quiet_s = 0.0
 
     @property
     def phrase(self) -> str:
         return str(self.model.wake_word)
 
     def feed(self, pcm: bytes) -> bool:
+        if not _quiet(pcm):
+            self._quiet_s = 0.0
+        elif self._quiet_s >= REST_AFTER_S:
+            return False
+        else:
+            self._quiet_s += len(pcm) / 2 / self._rate
         heard = False
         for features in self._features.process_streaming(self._resample(pcm)):
             # Every window goes through the model, so its sliding average stays current.
@@ -53,6 +71,13 @@ class WakeWord:
 
     def close(self) -> None:
         self.model.close()
+
+
+def _quiet(pcm: bytes) -> bool:
+    """Below `QUIET_DBFS`. Not `np.dot`: on standby's long batches it hands the sum to
+    OpenBLAS's threads, which then spin for a while (13 % of a core measured)."""
+    samples = np.frombuffer(pcm, dtype=np.int16)
+    return not samples.size or float(np.square(samples, dtype=np.float64).mean()) < QUIET_POWER
 
 
 @hookimpl

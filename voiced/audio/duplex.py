@@ -4,28 +4,27 @@ PortAudio calls can take tens of milliseconds (the ALSA pulse plugin connects to
 sound server), so everything here that touches PortAudio runs in a worker thread, holding
 PortAudio's lock (`voiced.audio.portaudio`): a `devices` scan may run at the same time.
 
-The input stream runs all the time. The output stream runs only while there is
-something to play: an idle output stream costs about 1 % of a core at 20 ms periods
-(2.4 % at 5 ms) through the pulse plugin, for silence. It runs with 5 ms periods, so
-a first delta waits at most 5 ms for a callback and a stop is heard after at most a
-period, the fade and two periods of device buffer. `supervise()` starts it when audio
-is queued (start costs ~0.5 ms, the first callback follows ~0.5 ms later) and stops
-it after `OUTPUT_IDLE_S` of silence (a stop throws away the ~60 ms the device still
-holds, which by then is silence).
+The input stream runs all the time (with longer periods in standby: `voiced.audio.streams`).
+The output stream runs only while there is something to play: idle, it costs about 1 % of
+a core at 20 ms periods (2.4 % at 5 ms) through the pulse plugin, for silence. It runs
+with 5 ms periods, so a first delta waits at most 5 ms for a callback and a stop is heard
+after at most a period, the fade and two periods of device buffer. `supervise()` starts
+it when audio is queued (~0.5 ms, the first callback ~0.5 ms later) and stops it after
+`OUTPUT_IDLE_S` of silence (a stop throws away the ~60 ms the device holds: silence).
 
-`supervise()` also watches the devices. An unplugged device shows up in one of two
-ways: PortAudio's stream stops calling back (an ALSA device that went away, a
-stream the sound server killed), or, through the pulse plugin, nothing happens at
-all: the sound server moves the stream to a fallback device (`voiced.audio.pulse`
-asks it whether the wanted sink and source still exist). Either way `health` says
-"degraded: ..." and, when the device is back, both streams are reopened on a new
-PortAudio instance (which rescans the devices); the playback queue, the played
-counts and the microphone channel live on.
+`supervise()` also watches the devices. An unplugged device shows up in one of two ways:
+PortAudio's stream stops calling back (an ALSA device that went away, a stream the sound
+server killed), or, through the pulse plugin, nothing happens at all: the sound server
+moves the stream to a fallback device (`voiced.audio.pulse` asks it whether the wanted
+sink and source still exist). Either way `health` says "degraded: ..." and, when the
+device is back, both streams are reopened on a new PortAudio instance (a new device
+scan); the playback queue, the played counts and the microphone channel live on.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import threading
@@ -36,7 +35,7 @@ from typing import Any
 import pyaudio
 import trio
 
-from voiced.audio.capture import Capture
+from voiced.audio.capture import QUIET_BATCH_MS, STANDBY_QUIET_BATCH_MS, Capture
 from voiced.audio.devices import Device, DeviceError, choose_device, list_devices, open_stream
 from voiced.audio.echo import EchoControl
 from voiced.audio.levels import voice_floor_dbfs
@@ -44,11 +43,15 @@ from voiced.audio.playback import Playback
 from voiced.audio.portaudio import name_streams, serialised
 from voiced.audio.pulse import PulseUnavailable, PulseWatch, watch_for
 from voiced.audio.reference import PlayedAudio
+from voiced.audio.streams import available_devices as available_devices
+from voiced.audio.streams import close_stream, replace_input
 from voiced.config import AudioConfig
 
 log = logging.getLogger("voiced.audio")
 
 OUTPUT_PERIOD_MS = 5
+STANDBY_PERIOD_MS = 200
+"""The input period in standby: PortAudio and trio wake up 5 times a second, not 25."""
 OUTPUT_IDLE_S = 1.5
 """Silence after which the output stream stops. Longer than the echo canceller's sleep
 (`voiced.audio.echo.AEC_IDLE_S` after the echo tail): it is asleep before the reference
@@ -57,20 +60,20 @@ CHECK_S = 0.25
 """How often `supervise()` looks at the streams when nothing wakes it: while the speaker
 plays (it stops `OUTPUT_IDLE_S` after the last sound) or a device is in trouble."""
 IDLE_CHECK_S = 1.0
-"""How often otherwise. Only the microphone can stall then, noticed within
-`STALL_S + IDLE_CHECK_S`; each look wakes the trio thread, and wake-ups are most of what
-listening costs."""
+"""How often otherwise. Only the microphone can stall then, noticed within `STALL_S +
+IDLE_CHECK_S`; each look wakes trio, and wake-ups are most of what listening costs."""
 STALL_S = 1.0
 """A running stream whose callback did not come for this long is stuck."""
 RECOVERED_AFTER_S = 1.5
 """Reopened streams that ran this long without trouble (longer than `STALL_S`) are well."""
 WATCH_EVERY_S = 1.0
 """How often the sound server is asked whether the devices are there (~0.05 ms of CPU)."""
+STANDBY_CHECK_S = 5.0
+"""Both of those in standby, where a lost device is noticed within seconds: nobody waits."""
 REOPEN_BACKOFF_S = (0.5, 1.0, 2.0, 5.0)
 AUDIO_THREAD_NICE = -10
-"""With 10 ms of device buffer a callback thread that waits its turn behind other
-processes on a busy machine leaves a gap; raised where the system allows it
-(CAP_SYS_NICE or RLIMIT_NICE), left alone elsewhere."""
+"""With 10 ms of device buffer a callback thread that waits its turn behind other processes
+leaves a gap; raised where the system allows it (CAP_SYS_NICE or RLIMIT_NICE)."""
 
 ProblemCallback = Callable[[str, str], None]
 """`(code, message)`: "device_lost" or "device_back", and what happened in words."""
@@ -100,15 +103,15 @@ class Audio:
         self._wake: trio.Event | None = None
         self._output_thread = 0
         self._prompt = True
+        self._in_number, self._standby = 0, False  # capture tells input streams apart by number
+        self._in_period_ms = self._want_period_ms = config.chunk_ms
 
     async def open(self, on_drained: Callable[[], None],
                    on_item_started: Callable[[str, float, float], None]) -> None:
         """Choose both devices, start the microphone; raises DeviceError with a readable message.
-
         The callbacks run in trio: `on_drained()` when playback ran out of audio,
-        `on_item_started(item_id, handed_at, delay_s)` when an item's first sample went
-        to the device. The speaker plays once `supervise()` runs.
-        """
+        `on_item_started(item_id, handed_at, delay_s)` when an item's first sample went to
+        the device. The speaker plays once `supervise()` runs."""
         token = trio.lowlevel.current_trio_token()
         await trio.to_thread.run_sync(self._open, token, on_drained, on_item_started)
         self._wake = trio.Event()
@@ -127,6 +130,15 @@ class Audio:
         self._prompt = prompt
         if self.capture is not None:
             self.capture.prompt = prompt
+
+    def standby(self, standby: bool) -> None:
+        """Read the microphone in `STANDBY_PERIOD_MS` periods (cheap) or in `chunk_ms` ones."""
+        self._standby = standby
+        self._want_period_ms = STANDBY_PERIOD_MS if standby else self.config.chunk_ms
+        if self.capture is not None:
+            self.capture.quiet_batch_ms = STANDBY_QUIET_BATCH_MS if standby else QUIET_BATCH_MS
+        if self._wake is not None:
+            self._wake.set()
 
     def _open(self, token: trio.lowlevel.TrioToken, on_drained: Callable[[], None],
               on_item_started: Callable[[str, float, float], None]) -> None:
@@ -169,8 +181,10 @@ class Audio:
         self._out_stream, self._out_rate = open_stream(self._pa, self.output, "output", rate=rate,
                                                        chunk_ms=OUTPUT_PERIOD_MS,
                                                        callback=self._output_callback)
+        self._in_period_ms = self._want_period_ms
+        callback = functools.partial(self._input_callback, stream=self._in_number)
         self._in_stream, self._in_rate = open_stream(self._pa, self.input, "input", rate=rate,
-                                         chunk_ms=self.config.chunk_ms, callback=self._input_callback)
+                                                     chunk_ms=self._in_period_ms, callback=callback)
         self.output_latency_ms = self._out_stream.get_output_latency() * 1000
         self._input_latency_s = self._in_stream.get_input_latency()
 
@@ -197,20 +211,28 @@ class Audio:
                 os.setpriority(os.PRIO_PROCESS, thread, AUDIO_THREAD_NICE)
         return self.playback.callback(*args)
 
-    def _input_callback(self, *args: Any) -> tuple[None, int]:
+    def _input_callback(self, *args: Any, stream: int) -> tuple[None, int]:
         if self.capture is None:  # the stream started a moment before Capture existed
             return None, pyaudio.paContinue
-        return self.capture.callback(*args)
+        return self.capture.callback(*args, stream=stream)
+
+    def _switch_input(self, period_ms: int) -> None:
+        """Replace the input stream by one with `period_ms` periods (from `supervise()`)."""
+        assert self.capture and self.input and self._pa and self._in_stream
+        number = self._in_number + 1
+        callback = functools.partial(self._input_callback, stream=number)
+        self._in_stream, self._in_rate = replace_input(
+            self._pa, self.input, self._in_stream, rate=self._in_rate, period_ms=period_ms,
+            capture=self.capture, number=number, callback=callback)
+        self._in_number, self._in_period_ms = number, period_ms
 
     # -- running -------------------------------------------------------------------
 
     async def supervise(self, on_problem: ProblemCallback) -> None:
         """Run the speaker on demand and keep both devices working, until cancelled.
-
         A device that goes away makes `health` "degraded: ..." and calls
         `on_problem("device_lost", message)` once; when it is back the streams are
-        reopened and `on_problem("device_back", message)` is called. Call after `open()`.
-        """
+        reopened and `on_problem("device_back", message)` is called. Call after `open()`."""
         assert self._wake is not None and self.playback is not None
         next_watch = retry_at = reopened_at = 0.0
         attempts, needs_reopen = 0, False
@@ -221,11 +243,16 @@ class Audio:
             now = time.monotonic()
             trouble = await self._follow_playback(now)
             if self._watch is not None and now >= next_watch:
-                next_watch = now + WATCH_EVERY_S
+                next_watch = now + (STANDBY_CHECK_S if self._standby else WATCH_EVERY_S)
                 try:
                     gone = await trio.to_thread.run_sync(self._watch.missing)
                 except PulseUnavailable as exc:
                     gone = [f"sound server ({exc})"]
+            if self._in_period_ms != self._want_period_ms and not needs_reopen:
+                try:
+                    await trio.to_thread.run_sync(self._switch_input, self._want_period_ms)
+                except (DeviceError, OSError) as exc:
+                    trouble.append(f"input ({exc})")
             trouble += self._stalled(time.monotonic())
             if problems := gone + trouble:
                 self._degrade("; ".join(problems), on_problem)
@@ -246,7 +273,8 @@ class Audio:
                   and time.monotonic() - reopened_at > RECOVERED_AFTER_S):
                 attempts = 0
                 self._recover(on_problem)
-            with trio.move_on_after(CHECK_S if self._output_running or self.health != "ok" else IDLE_CHECK_S):
+            idle_check = STANDBY_CHECK_S if self._standby else IDLE_CHECK_S
+            with trio.move_on_after(CHECK_S if self._output_running or self.health != "ok" else idle_check):
                 await self._wake.wait()
 
     async def _follow_playback(self, now: float) -> list[str]:
@@ -314,12 +342,13 @@ class Audio:
         nothing else touches PortAudio in between."""
         assert self.playback is not None and self.capture is not None
         self._release()
+        self._in_number += 1
         try:
             self._open_streams()
             assert self._out_stream is not None and self._in_stream is not None
             self.playback.retune(self._out_rate)
             self.playback.default_delay_s = self.output_latency_ms / 1000
-            self.capture.retune(self._in_rate)
+            self.capture.retune(self._in_rate, self._in_number)
             self.capture.last_callback_at = time.monotonic()
             self._start_input()
         except BaseException:
@@ -344,14 +373,7 @@ class Audio:
     @serialised
     def _release(self) -> None:
         for stream in (self._out_stream, self._in_stream):
-            if stream is None:
-                continue
-            try:
-                if not stream.is_stopped():
-                    stream.stop_stream()
-                stream.close()
-            except OSError as exc:
-                log.warning("closing an audio stream: %s", exc)
+            close_stream(stream)
         self._out_stream = self._in_stream = None
         self._output_running = False
         if self._pa is not None:
@@ -367,6 +389,7 @@ class Audio:
             "output": one(self.output, self.playback.rate if self.playback else None),
             "health": self.health,
             "output_running": self._output_running,
+            "input_period_ms": self._in_period_ms,
             "reopened": self.reopened,
             "output_latency_ms": round(self.output_latency_ms, 1),
             "capture_dropped": self.capture.dropped if self.capture else 0,
@@ -375,13 +398,3 @@ class Audio:
             "playback_underruns": self.playback.underruns if self.playback else 0,
             "echo": self.echo.describe() if self.echo else EchoControl.closed(self.config.echo),
         }
-
-
-@serialised
-def available_devices() -> list[dict[str, Any]]:
-    """Every PortAudio device, for `devices` (call from a worker thread)."""
-    pa = pyaudio.PyAudio()
-    try:
-        return [device.as_dict() for device in list_devices(pa)]
-    finally:
-        pa.terminate()

@@ -22,7 +22,7 @@ import trio
 
 from voiced import logs
 from voiced.audio.duplex import Audio
-from voiced.bus import Bus
+from voiced.bus import Bus, Event
 from voiced.config import ConfigError, Settings, data_dir, load_settings
 from voiced.control import ControlServer, MethodRegistry
 from voiced.control.subscriptions import Subscriptions
@@ -127,6 +127,7 @@ class Daemon:
         current, plugins = self.current, self.plugins
         for listener in (
             reactions.announce_state(self.audio.deliver_promptly),
+            self._follow_standby,
             reactions.count_and_log(self.counters),
             self.rate_limits.on_event,
             self.quiet.on_event,
@@ -257,6 +258,11 @@ class Daemon:
 
     def _standby_keeps(self, pcm: bytes) -> bool:
         return self.listening.hear(pcm)
+
+    def _follow_standby(self, event: Event) -> None:
+        # Standby reads the microphone in long periods: most of what listening costs is wake-ups.
+        if event.type == "state.changed":
+            self.audio.standby(event.data["state"] == "standby")
 
     def _spent_today(self) -> float | None:
         self.usage.roll_to(dt.date.today())

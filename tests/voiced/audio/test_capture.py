@@ -15,7 +15,7 @@ import trio
 import trio.testing
 
 from tests.support.signals import tone
-from voiced.audio.capture import LOUD_HANGOVER_S, QUIET_BATCH_MS, Capture, MicFrame
+from voiced.audio.capture import LOUD_HANGOVER_S, QUIET_BATCH_MS, STANDBY_QUIET_BATCH_MS, Capture, MicFrame
 from voiced.pcm import WIRE_RATE
 
 PERIOD_S = 0.02
@@ -51,14 +51,15 @@ def loud() -> bytes:
     return tone(PERIOD_S, amplitude=0.1).tobytes()  # about -23 dBFS: a voice
 
 
-def run(periods: Iterable[bytes], clock: Clock, *, prompt: bool,
-        echo: object | None = None) -> tuple[Capture, list[MicFrame], list[bytes]]:
+def run(periods: Iterable[bytes], clock: Clock, *, prompt: bool, echo: object | None = None,
+        batch_ms: int = QUIET_BATCH_MS) -> tuple[Capture, list[MicFrame], list[bytes]]:
     """Feed `periods` through a Capture's callback; return it, what trio got, and what went in."""
     fed: list[bytes] = []
 
     async def main() -> tuple[Capture, list[MicFrame]]:
         capture = capture_on(clock)
         capture.prompt = prompt
+        capture.quiet_batch_ms = batch_ms
         capture.echo = echo  # type: ignore[assignment]
         frames: list[MicFrame] = []
 
@@ -96,6 +97,16 @@ def test_quiet_periods_travel_in_batches_and_nothing_is_lost(clock: Clock) -> No
     assert b"".join(frame.pcm for frame in frames) == b"".join(fed)
     assert capture.batches == 50 // per_batch
     assert frames[-1].captured_at == clock.now  # the time of its last period
+
+
+def test_in_standby_quiet_audio_waits_longer_and_a_voice_still_goes_at_once(clock: Clock) -> None:
+    """Guards issue 10 item 5: in standby trio wakes for quiet audio once in
+    `STANDBY_QUIET_BATCH_MS`, and what may be a voice reaches the ear at once."""
+    periods = [quiet(i) for i in range(60)] + [loud()]
+    _, frames, fed = run(periods, clock, prompt=False, batch_ms=STANDBY_QUIET_BATCH_MS)
+    per_batch = STANDBY_QUIET_BATCH_MS // 20
+    assert [len(frame.pcm) // (PERIOD * 2) for frame in frames] == [per_batch] * (60 // per_batch) + [1]
+    assert b"".join(frame.pcm for frame in frames) == b"".join(fed)
 
 
 def test_a_loud_period_goes_at_once_with_what_waited(clock: Clock) -> None:

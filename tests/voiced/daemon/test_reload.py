@@ -53,6 +53,9 @@ class FakeAudio:
     def deliver_promptly(self, prompt: bool) -> None:
         pass
 
+    def standby(self, standby: bool) -> None:
+        pass
+
     def describe(self) -> dict[str, Any]:
         return {}
 
