@@ -128,6 +128,10 @@ class AudioConfig(Section):
     turn_detection: Literal["server_vad", "semantic_vad", "manual"] = "server_vad"
     noise_reduction: Literal["near_field", "far_field", "off"] = "far_field"
     echo: Literal["off", "gate", "aec"] = "gate"
+    """How the assistant is kept from hearing itself on speakers (`voiced.audio.echo`):
+    "gate" never interrupts itself but a voice must be ~10 dB over the echo to barge in;
+    "aec" lets a voice as loud as the echo through in ~250 ms, at the risk of an
+    occasional self-interruption (bench/room.py); "off" for a headset."""
 
 
 class TranscriptionConfig(Section):

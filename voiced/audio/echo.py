@@ -8,8 +8,18 @@ the remedy:
 - ``gate``: an energy gate (`voiced.audio.gate`) replaces a frame with silence while
   the assistant is audible, unless it is clearly louder than the echo could be.
 - ``aec``: WebRTC's echo canceller (`voiced.audio.aec`) subtracts the echo of what was
-  played, then a looser gate (no margin above the predicted raw echo) catches what
-  leaks while the canceller (re)converges.
+  played, fed with a reference aligned on the clock it sounded by
+  (`voiced.audio.reference.SoundingTimeline`); what is left passes when the canceller
+  removed much less of the frame than it removes of the echo alone
+  (`voiced.audio.gate.ResidualGate`), so the user passes from their first syllables even
+  under a louder echo (frames that are the user beyond doubt go as heard: AEC3's
+  suppressor takes the first syllables down with the echo). Until the canceller has
+  shown what it removes (from a cold start: 1.3 s of echo) and where the played audio
+  is new to it (an onset), the energy gate decides on what is left.
+
+The wake and standby cues are kept apart from all of this (`voiced.audio.cues`): their
+echo is taken out tone by tone, so the words the user is still saying as the wake
+cue sounds pass in every mode.
 
 The reference is what the output callback really handed to the device
 (`voiced.audio.reference`), stamped with when it sounds. All processing happens here,
@@ -24,9 +34,10 @@ import logging
 from typing import Any, Literal
 
 from voiced.audio.aec import EchoCanceller, EchoCancellerUnavailable
-from voiced.audio.gate import SILENT_DBFS, EchoGate
+from voiced.audio.cues import CueEcho
+from voiced.audio.gate import LEAD_S, SILENT_DBFS, TAIL_S, EchoGate, ResidualGate
 from voiced.audio.levels import level_dbfs
-from voiced.audio.reference import PlayedAudio, PlayedChunk
+from voiced.audio.reference import PlayedAudio, SoundingTimeline
 from voiced.audio.resample import Resampler
 from voiced.pcm import WIRE_RATE, pcm_ms
 
@@ -34,20 +45,16 @@ log = logging.getLogger("voiced.audio")
 
 EchoMode = Literal["off", "gate", "aec"]
 
-RESIDUAL_MARGIN_DB = 0.0
-"""Behind the canceller the gate passes a frame whose residual is louder than the
-loudest the raw echo could be (the gate learns the echo path from the microphone
-before cancellation). Once converged AEC3 leaves the echo 25-45 dB down and such
-frames are the user; the gate is there for the moments it is not converged (after a
-device hiccup shifts the delay, at a loud onset), when a raw echo comes through for
-a few tens of ms, enough for a server VAD. Barge-in needs 10 dB less than with the
-plain gate, and what is sent over the assistant is the user without the echo.
-"""
-
 AEC_IDLE_S = 1.0
 """The canceller sleeps once nothing audible was played for this long after the echo
 tail: while the daemon only listens it costs nothing. It wakes with the first audible
 chunk drained, which is the device latency before that chunk sounds."""
+
+CUE_RESIDUAL_DB = 20.0
+"""With the cue's tones taken out, a frame passes when what is left is no more than this
+below those tones: the user (any level over an echo within 20 dB of them), not the
+fades' leftovers of a cue heard alone (25-40 dB down), which become silence so that a
+cue never opens a turn at the server."""
 
 
 class EchoControl:
@@ -71,13 +78,18 @@ class EchoControl:
                 log.warning("echo cancellation unavailable, gating instead: %s", exc)
                 mode = "gate"
         self.mode: EchoMode = mode
-        self.gate = EchoGate(margin_db=RESIDUAL_MARGIN_DB) if self.canceller is not None else EchoGate()
+        self.gate = EchoGate()
+        self.residual = ResidualGate()
         self._reference_resample = Resampler(played.rate, WIRE_RATE)
+        self._reference = SoundingTimeline(WIRE_RATE, LEAD_S)
         self.aec_active = False
         """The canceller is processing (the assistant was audible lately)."""
         self.frames_gated = 0
         """Frames that carried sound and were sent as silence."""
         self.frames_cancelled = 0
+        self.cue_echo = CueEcho(played.rate)
+        self._cue_span = (-1.0, -1.0)
+        """When the latest cue sounded: first and last moment (monotonic)."""
 
     def process(self, pcm: bytes, captured_at: float) -> bytes:
         """One microphone frame, captured by the callback at `captured_at` (monotonic), cleaned.
@@ -90,22 +102,53 @@ class EchoControl:
         chunks = self.played.drain()
         for chunk in chunks:
             end = chunk.audible_at + pcm_ms(len(chunk.pcm), self.played.rate) / 1000
-            self.gate.played(chunk.audible_at, end, level_dbfs(chunk.pcm))
+            level_db = level_dbfs(chunk.pcm)
+            if level_db > SILENT_DBFS and self.cue_echo.is_cue(chunk.pcm):
+                first, last = self._cue_span
+                self._cue_span = (chunk.audible_at if chunk.audible_at > last + TAIL_S else first, end)
+            else:
+                self.gate.played(chunk.audible_at, end, level_db)
+            if self.canceller is not None:
+                self._reference.add(self._reference_resample(chunk.pcm), chunk.audible_at)
         heard_end = captured_at - self.input_latency_s
         heard_start = heard_end - pcm_ms(len(pcm)) / 1000
         heard_db = level_dbfs(pcm)
+        heard = pcm
         if self.canceller is not None:
-            pcm = self._cancel(chunks, pcm, heard_start)
+            pcm = self._cancel(pcm, heard_start, heard_end)
+        if pcm and self._cue_audible(heard_start, heard_end):
+            pcm = self._without_cue(pcm)
         if not pcm or not self.gate.echo_possible(heard_start, heard_end):
             return pcm
         level_db = level_dbfs(pcm)
-        if self.gate.admit(heard_start, heard_end, level_db, heard_db):
+        passed = self.gate.admit(heard_start, heard_end, level_db, heard_db)
+        if self.canceller is not None:
+            if self.residual.decides(heard_db) and not self.gate.onset(heard_start, heard_end):
+                passed = self.residual.admit(heard_db, level_db)
+                certain = self.residual.certain(heard_db, level_db)
+                if passed and certain and len(heard) == len(pcm):
+                    pcm = heard
+            self.residual.learn(heard_db, level_db, heard_end - heard_start, passed)
+        if passed:
             return pcm
         if level_db > SILENT_DBFS:
             self.frames_gated += 1
         return bytes(len(pcm))
 
-    def _cancel(self, chunks: list[PlayedChunk], pcm: bytes, heard_start: float) -> bytes:
+    def _cue_audible(self, start: float, end: float) -> bool:
+        first, last = self._cue_span
+        return first - LEAD_S <= end and start <= last + TAIL_S
+
+    def _without_cue(self, pcm: bytes) -> bytes:
+        """The frame with the cue's tones taken out, or silence if nothing but the cue is left."""
+        cleaned, tone_share = self.cue_echo.remove(pcm)
+        if tone_share < 1 - 10 ** (-CUE_RESIDUAL_DB / 10):
+            return cleaned
+        if level_dbfs(cleaned) > SILENT_DBFS:
+            self.frames_gated += 1
+        return bytes(len(pcm))
+
+    def _cancel(self, pcm: bytes, heard_start: float, heard_end: float) -> bytes:
         assert self.canceller is not None
         if self.gate.audible_until + self.gate.tail_s + AEC_IDLE_S < heard_start:
             if self.aec_active:
@@ -113,8 +156,7 @@ class EchoControl:
                 return self.canceller.flush() + pcm
             return pcm
         self.aec_active = True
-        for chunk in chunks:
-            self.canceller.played(self._reference_resample(chunk.pcm))
+        self.canceller.played(self._reference.take(heard_start, heard_end))
         self.frames_cancelled += 1
         return self.canceller.cancel(pcm)
 
@@ -122,7 +164,7 @@ class EchoControl:
     def closed(mode: EchoMode) -> dict[str, Any]:
         """What `describe()` says before the devices are open."""
         return {"mode": mode, "aec_active": False, "frames_gated": 0, "frames_cancelled": 0,
-                "echo_gain_db": None}
+                "echo_gain_db": None, "aec_erle_db": None}
 
     def describe(self) -> dict[str, Any]:
         """The mode in effect and a few counters, for `status`."""
@@ -132,4 +174,5 @@ class EchoControl:
             "frames_gated": self.frames_gated,
             "frames_cancelled": self.frames_cancelled,
             "echo_gain_db": round(self.gate.gain_db, 1),
+            "aec_erle_db": round(self.residual.erle_db, 1) if self.canceller is not None else None,
         }

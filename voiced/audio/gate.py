@@ -64,6 +64,14 @@ FALL_DB_PER_S = 10.0
 the pauses inside speech, where the window's loudest chunk has not reached the mic;
 a 0.3 s pause costs 3 dB, well inside the margin."""
 
+ONSET_RISE_DB = 3.0
+ONSET_DECAY_DB_PER_S = 20.0
+ONSET_HOLD_S = 0.15
+"""Played audio louder by `ONSET_RISE_DB` than what played lately (a maximum that decays
+at `ONSET_DECAY_DB_PER_S`: a pause of 150 ms or more counts) is new to an echo canceller,
+whose filter only knows the path at the frequencies it has heard: for `ONSET_HOLD_S`
+its echo is judged by energy, not by the canceller's record."""
+
 
 @dataclass(frozen=True)
 class _Played:
@@ -90,13 +98,25 @@ class EchoGate:
         self._played: deque[_Played] = deque(maxlen=256)
         self.audible_until = -math.inf
         """When the last non-silent played chunk stopped sounding."""
+        self._onsets: deque[tuple[float, float]] = deque(maxlen=64)
+        self._recent_db = -math.inf
 
     def played(self, start: float, end: float, level_db: float) -> None:
         """Audio at `level_db` was audible from `start` to `end`."""
         if level_db < SILENT_DBFS:
             return
+        recent = self._recent_db - ONSET_DECAY_DB_PER_S * max(0.0, start - self.audible_until)
+        if level_db > recent + ONSET_RISE_DB:
+            self._onsets.append((start, start + ONSET_HOLD_S))
+        self._recent_db = max(level_db, recent)
         self._played.append(_Played(start, end, level_db))
         self.audible_until = max(self.audible_until, end)
+
+    def onset(self, start: float, end: float) -> bool:
+        """Whether the echo heard from `start` to `end` may be of audio new to a canceller."""
+        while self._onsets and self._onsets[0][1] + self.tail_s < start:
+            self._onsets.popleft()
+        return any(first - self.lead_s <= end and start <= last + self.tail_s for first, last in self._onsets)
 
     def echo_possible(self, start: float, end: float) -> bool:
         """Whether the mic audio heard from `start` to `end` may hold an echo."""
@@ -128,3 +148,97 @@ class EchoGate:
             self.gain_db -= min(FALL_DB_PER_S * seconds, self.gain_db - measured_db)
         low, high = GAIN_LIMITS_DB
         self.gain_db = min(high, max(low, self.gain_db))
+
+
+ERLE_CONVERGED_DB = 20.0
+"""The canceller's echo return loss enhancement (how much of the echo it removes) from
+which its own judgement is trusted; below it, `EchoGate`'s energy rule decides. Where
+the played audio is new to the canceller (`EchoGate.onset`), the energy rule decides too."""
+
+ERLE_DROP_DB = 12.0
+"""A frame the canceller removed this much less of than it removes of the echo holds
+something the played audio does not explain: the user, from their first syllable and
+at any level the echo leaves room for (at an echo 6 dB louder than the voice the
+canceller removes 1-7 dB of the mix, against 25-50 dB of the echo alone)."""
+
+ERLE_CERTAIN_DB = 20.0
+"""A frame the canceller removed this much less of than usual is the user beyond doubt:
+it is sent as the microphone heard it, because AEC3's suppressor, unsure in double
+talk, takes 15-25 dB off the user's first syllables along with the echo, and a voice
+6 dB under the echo would otherwise reach the server too quiet to start a turn."""
+
+CERTAIN_ABOVE_DBFS = -45.0
+"""... provided what the canceller left is loud (a quiet echo ends in the canceller's
+floor, 50-60 dB down, whatever it removed) and the frame before was as clear: a lone
+frame where the canceller stumbled must not send the echo whole."""
+
+ERLE_MAX_DB = 45.0
+"""Measurements are capped here: a canceller that leaves digital silence (a loopback
+without noise) would otherwise make every later imperfection look like a voice."""
+
+VERDICT_ABOVE_DBFS = -30.0
+"""The canceller's record speaks only for frames this loud: AEC3 was seen to leave a quiet
+echo (-35 to -45 dBFS) all but untouched for a second at a time, which its record would
+call a voice; under a quiet echo the energy gate decides, as it can there."""
+
+ERLE_LEARN_ABOVE_DBFS = -50.0
+"""Only frames this loud teach the estimate: quieter ones end in the noise floor, which
+caps what any canceller can remove."""
+
+ERLE_FALL_DB_PER_S = 20.0
+ERLE_RISE_DB_PER_S = 15.0
+"""The estimate follows the lower edge of what the canceller achieves on the echo: down
+fast (a weak moment of the canceller must not let echo through), up more slowly (from
+a cold start it trusts the canceller after about 1.3 s of loud echo: AEC3 cancels much
+of it within 0.3 s, all of its band only later)."""
+
+ERLE_PASSED_FALL_DB_PER_S = 3.0
+"""Frames it lets pass are the user or an echo the canceller lost: they pull the estimate
+down slowly, so that an echo path that changed is relearned in seconds."""
+
+
+class ResidualGate:
+    """Decides behind the echo canceller, from the canceller's own performance.
+
+    The canceller's echo return loss enhancement (ERLE: the mic level minus the level
+    left after cancellation) is estimated on the frames that hold only echo; a frame
+    whose ERLE falls well short of that holds the user.
+    """
+
+    def __init__(self) -> None:
+        self.erle_db = 0.0
+        self._clear_before = False
+
+    @property
+    def converged(self) -> bool:
+        return self.erle_db >= ERLE_CONVERGED_DB
+
+    def decides(self, heard_db: float) -> bool:
+        """Whether its verdict, rather than the energy gate's, counts for a frame heard at `heard_db`."""
+        return self.converged and heard_db > VERDICT_ABOVE_DBFS
+
+    def admit(self, heard_db: float, residual_db: float) -> bool:
+        """Whether a frame heard at `heard_db` and left at `residual_db` holds the user."""
+        return _erle(heard_db, residual_db) < self.erle_db - ERLE_DROP_DB
+
+    def certain(self, heard_db: float, residual_db: float) -> bool:
+        """Whether that frame, the next in line, is the user beyond doubt (`ERLE_CERTAIN_DB`)."""
+        clear = (residual_db > CERTAIN_ABOVE_DBFS
+                 and _erle(heard_db, residual_db) < self.erle_db - ERLE_CERTAIN_DB)
+        certain, self._clear_before = clear and self._clear_before, clear
+        return certain
+
+    def learn(self, heard_db: float, residual_db: float, seconds: float, passed: bool) -> None:
+        """Follow the canceller on a frame heard while the assistant was audible."""
+        if heard_db < ERLE_LEARN_ABOVE_DBFS:
+            return
+        measured = _erle(heard_db, residual_db)
+        if measured < self.erle_db:
+            rate = ERLE_PASSED_FALL_DB_PER_S if passed else ERLE_FALL_DB_PER_S
+            self.erle_db -= min(rate * seconds, self.erle_db - measured)
+        elif not passed:
+            self.erle_db += min(ERLE_RISE_DB_PER_S * seconds, measured - self.erle_db)
+
+
+def _erle(heard_db: float, residual_db: float) -> float:
+    return min(ERLE_MAX_DB, heard_db - residual_db)

@@ -45,3 +45,72 @@ class PlayedAudio:
                 chunks.append(self._chunks.popleft())
             except IndexError:
                 return chunks
+
+
+REANCHOR_S = 0.15
+"""A chunk stamped this far from where the previous one ended starts a new stretch (the
+output stream restarted after an idle second, or its latency changed); closer, it
+simply follows on: the buffers of one stream are contiguous, while their stamps jitter
+by tens of ms (the pulse plugin calls back in bursts)."""
+
+KEEP_S = 1.0
+"""How much reference behind the canceller's position is kept."""
+
+
+class SoundingTimeline:
+    """Played audio laid out on the clock it sounds by, read in step with the microphone.
+
+    The echo canceller is handed, with each microphone frame, the reference that sounded
+    up to `lead_s` after that frame was heard: the echo it must remove then lies at a
+    small, steady delay behind its reference, however the output stream started,
+    stopped or buffered in between (AEC3 estimates that delay once, not per answer).
+    Where nothing was played the reference is silence.
+    """
+
+    def __init__(self, rate: int, lead_s: float) -> None:
+        self.rate = rate
+        self.lead_s = lead_s
+        self._pcm = bytearray()
+        self._start = 0.0
+        """When `_pcm`'s first sample sounds."""
+        self._next: float | None = None
+        """When the next reference sample handed out sounds."""
+
+    @property
+    def end(self) -> float:
+        return self._start + len(self._pcm) / 2 / self.rate
+
+    def add(self, pcm: bytes, audible_at: float) -> bool:
+        """Audio at this timeline's rate that starts sounding at `audible_at`; True when it
+        starts a new stretch (whose delay behind the reference may differ from the last)."""
+        anchored = not self._pcm or abs(audible_at - self.end) > REANCHOR_S
+        if anchored:
+            if not self._pcm or audible_at < self._start:
+                self._pcm, self._start = bytearray(), audible_at
+            else:  # a gap is silence; an overlap is overwritten
+                keep = 2 * round((audible_at - self._start) * self.rate)
+                self._pcm = self._pcm[:keep] + bytes(max(0, keep - len(self._pcm)))
+        self._pcm += pcm
+        return anchored
+
+    def take(self, heard_start: float, heard_end: float) -> bytes:
+        """The reference to feed with the microphone audio heard from `heard_start` to `heard_end`."""
+        until = heard_end + self.lead_s
+        if self._next is None or not heard_start - 0.5 < self._next < until + 0.5:
+            self._next = heard_start + self.lead_s  # (re)starting: in step from here
+        if self._pcm and self.end > heard_end - 0.2:  # playing: what is not handed over yet comes next
+            until = min(until, self.end)
+        count = round((until - self._next) * self.rate)
+        if count <= 0:
+            return b""
+        first = round((self._next - self._start) * self.rate)
+        out = bytearray(2 * count)
+        lo, hi = max(0, first), min(len(self._pcm) // 2, first + count)
+        if hi > lo:
+            out[2 * (lo - first):2 * (hi - first)] = self._pcm[2 * lo:2 * hi]
+        self._next += count / self.rate
+        drop = round((self._next - KEEP_S - self._start) * self.rate)
+        if drop > 0:
+            del self._pcm[:2 * drop]
+            self._start += drop / self.rate
+        return bytes(out)

@@ -10,7 +10,7 @@ import pytest
 from tests.support.signals import envelope_similarity, silence
 from voiced.audio import echo as echo_module
 from voiced.audio.aec import EchoCancellerUnavailable
-from voiced.audio.echo import AEC_IDLE_S, EchoControl
+from voiced.audio.echo import AEC_IDLE_S, EchoControl, EchoMode
 from voiced.audio.gate import TAIL_S
 from voiced.audio.levels import level_dbfs
 from voiced.audio.reference import PlayedAudio
@@ -47,7 +47,7 @@ def sounding(played: np.ndarray) -> np.ndarray:
     return np.concatenate([silence(OUTPUT_LATENCY_S), played])
 
 
-def control(mode: str) -> EchoControl:
+def control(mode: EchoMode) -> EchoControl:
     return EchoControl(mode, PlayedAudio(RATE, 20), input_latency_s=INPUT_LATENCY_S,
                        output_latency_s=OUTPUT_LATENCY_S)
 
@@ -74,11 +74,11 @@ def test_off_passes_everything_untouched(scene: dict[str, np.ndarray]) -> None:
     out = run(echo, scene["played"], scene["heard"])
     assert np.array_equal(out, scene["heard"][: len(out)])
     assert echo.describe() == {"mode": "off", "aec_active": False, "frames_gated": 0,
-                               "frames_cancelled": 0, "echo_gain_db": 0.0}
+                               "frames_cancelled": 0, "echo_gain_db": 0.0, "aec_erle_db": None}
 
 
 @pytest.mark.parametrize("mode", ["gate", "aec"])
-def test_the_echo_is_removed_and_the_user_kept(scene: dict[str, np.ndarray], mode: str) -> None:
+def test_the_echo_is_removed_and_the_user_kept(scene: dict[str, np.ndarray], mode: EchoMode) -> None:
     echo = control(mode)
     out = run(echo, scene["played"], scene["heard"])
     assert len(out) == len(scene["heard"]) // FRAME * FRAME, "frames must keep their length"
