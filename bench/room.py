@@ -29,7 +29,6 @@ import base64
 import json
 import platform
 import random
-import re
 import statistics
 import sys
 import tempfile
@@ -44,7 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.support.processes import DaemonProcess, SimulatorProcess, daemon_env, wait_for  # noqa: E402
-from tests.support.pulse import MIC_SINK, SPEAKER_SOURCE, PulseServer  # noqa: E402
+from tests.support.pulse import PulseServer  # noqa: E402
 from tests.support.signals import active_spans, save_wav, silence, speak  # noqa: E402
 from voiced.pcm import WIRE_RATE as RATE  # noqa: E402
 
@@ -111,22 +110,6 @@ class Log:
         return np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.int16)
 
 
-def loopback(pulse: PulseServer, gain_db: float) -> str:
-    """Load the echo path (speaker monitor -> microphone, 40 ms, `gain_db`); its module index."""
-    module = pulse.pactl("load-module", "module-loopback", f"source={SPEAKER_SOURCE}", f"sink={MIC_SINK}",
-                         "latency_msec=40", "source_dont_move=true", "sink_dont_move=true").strip()
-
-    def stream() -> str | None:
-        listing = pulse.pactl("list", "sink-inputs")
-        for index, owner in re.findall(r"Sink Input #(\d+)\n(?:\t.*\n)*?\tOwner Module: (\d+)", listing):
-            if owner == module:
-                return index
-        return None
-
-    pulse.pactl("set-sink-input-volume", wait_for(stream, 5, "the loopback stream"), f"{gain_db:.1f}dB")
-    return module
-
-
 def answered(log: Log, before: int) -> bool:
     return log.responses_done() > before
 
@@ -161,46 +144,46 @@ def run_case(pulse: PulseServer, folder: Path, mode: str, answer: str, ratio_db:
     script = {"turns": [{"response": {"text": ANSWER_TEXT, "audio": audio}} for _ in range(answers * 4)]}
     folder.mkdir(parents=True)
     simulator = SimulatorProcess(folder, script)
-    module = loopback(pulse, gain_db)
     daemon = None
-    try:
-        daemon = DaemonProcess(folder, daemon_env(pulse.env, simulator), config=f'[audio]\necho = "{mode}"\n')
-        log = Log(simulator.event_log)
-        quiet: list[dict[str, Any]] = []
-        for _ in range(answers // 2):
-            begin, done = time.time(), log.done
-            daemon.rpc("say", {"text": "What is the weather like?"})
-            wait_for(partial(answered, log, done), 20, "the answer")
-            settle(daemon, log)
-            end = time.time()
-            quiet.append({"self_interruptions": len(log.started_between(begin, end)),
-                          "echo_sent_ms": round(loud_time(log.sent_between(begin, end)) * 1000)})
-        barge: list[dict[str, Any]] = []
-        onset_in_user = active_spans(user, RATE)[0][0]
-        rng = random.Random(7)
-        for _ in range(answers):
-            begin = time.time()
-            daemon.rpc("say", {"text": "What is the weather like?"})
-            daemon.wait_state("speaking", timeout=20)
-            time.sleep(rng.uniform(0.8, 1.4))
-            playing = pulse.play_into_mic(user)
-            onset = playing.started_at + onset_in_user
-            playing.wait(15)
-            time.sleep(0.5)
-            before = log.started_between(begin, onset - 0.05)
-            after = log.started_between(onset - 0.05, onset + 2.0)
-            barge.append({"self_interruptions": len(before),
-                          "latency_ms": round((after[0] - onset) * 1000) if after else None})
-            wait_for(lambda: daemon.status()["state"] in ("speaking", "listening"), 10,
-                     "the answer to the user")
-            daemon.rpc("interrupt")
-            settle(daemon, log)
-        echo = daemon.status()["devices"]["echo"]
-    finally:
-        if daemon is not None:
-            daemon.terminate()
-        simulator.stop()
-        pulse.pactl("unload-module", module)
+    with pulse.echo_path(f"{gain_db:.1f}dB"):
+        try:
+            config = f'[audio]\necho = "{mode}"\n'
+            daemon = DaemonProcess(folder, daemon_env(pulse.env, simulator), config=config)
+            log = Log(simulator.event_log)
+            quiet: list[dict[str, Any]] = []
+            for _ in range(answers // 2):
+                begin, done = time.time(), log.done
+                daemon.rpc("say", {"text": "What is the weather like?"})
+                wait_for(partial(answered, log, done), 20, "the answer")
+                settle(daemon, log)
+                end = time.time()
+                quiet.append({"self_interruptions": len(log.started_between(begin, end)),
+                              "echo_sent_ms": round(loud_time(log.sent_between(begin, end)) * 1000)})
+            barge: list[dict[str, Any]] = []
+            onset_in_user = active_spans(user, RATE)[0][0]
+            rng = random.Random(7)
+            for _ in range(answers):
+                begin = time.time()
+                daemon.rpc("say", {"text": "What is the weather like?"})
+                daemon.wait_state("speaking", timeout=20)
+                time.sleep(rng.uniform(0.8, 1.4))
+                playing = pulse.play_into_mic(user)
+                onset = playing.started_at + onset_in_user
+                playing.wait(15)
+                time.sleep(0.5)
+                before = log.started_between(begin, onset - 0.05)
+                after = log.started_between(onset - 0.05, onset + 2.0)
+                barge.append({"self_interruptions": len(before),
+                              "latency_ms": round((after[0] - onset) * 1000) if after else None})
+                wait_for(lambda: daemon.status()["state"] in ("speaking", "listening"), 10,
+                         "the answer to the user")
+                daemon.rpc("interrupt")
+                settle(daemon, log)
+            echo = daemon.status()["devices"]["echo"]
+        finally:
+            if daemon is not None:
+                daemon.terminate()
+            simulator.stop()
     latencies = [b["latency_ms"] for b in barge if b["latency_ms"] is not None]
     leaks = [q["echo_sent_ms"] for q in quiet]
     return {

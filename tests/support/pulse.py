@@ -29,6 +29,7 @@ import tempfile
 import threading
 import time
 import wave
+from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 
@@ -419,6 +420,31 @@ class PulseServer:
         return subprocess.run(
             ["pactl", *args], env=self.env, check=True, capture_output=True, text=True, timeout=10
         ).stdout
+
+    @contextlib.contextmanager
+    def echo_path(self, volume: str, latency_ms: int = 40) -> Iterator[str]:
+        """A room: the speaker heard by the microphone `latency_ms` later at `volume` (a
+        pactl volume: "50%", "-6.0dB"); yields the loopback module's index, unloads it after."""
+        module = self.pactl("load-module", "module-loopback", f"source={SPEAKER_SOURCE}", f"sink={MIC_SINK}",
+                            f"latency_msec={latency_ms}", "source_dont_move=true",
+                            "sink_dont_move=true").strip()
+        try:
+            deadline = time.monotonic() + 5
+            while (stream := self._input_of_module(module)) is None:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the loopback's stream did not appear")
+                time.sleep(0.02)
+            self.pactl("set-sink-input-volume", stream, volume)
+            yield module
+        finally:
+            self.pactl("unload-module", module)
+
+    def _input_of_module(self, module: str) -> str | None:
+        listing = self.pactl("list", "sink-inputs")
+        for index, owner in re.findall(r"Sink Input #(\d+)\n(?:\t.*\n)*?\tOwner Module: (\d+)", listing):
+            if owner == module:
+                return index
+        return None
 
     def unload_sink(self, sink: str) -> None:
         """Remove a null sink as if its device were unplugged (the server moves its streams away)."""

@@ -11,7 +11,6 @@ the user talking over a long answer still interrupts it.
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +20,7 @@ import numpy as np
 import pytest
 
 from tests.support.processes import DaemonProcess, SimulatorProcess, daemon_env, wait_for
-from tests.support.pulse import MIC_SINK, SPEAKER_SOURCE, PulseServer
+from tests.support.pulse import PulseServer
 from tests.support.signals import save_wav, silence, speak
 from voiced.pcm import WIRE_RATE as RATE
 
@@ -32,20 +31,8 @@ ECHO_VOLUME = "50%"
 @pytest.fixture
 def room(pulse: PulseServer) -> Iterator[None]:
     """The speaker heard by the microphone, attenuated; unloaded afterwards."""
-    module = pulse.pactl("load-module", "module-loopback", f"source={SPEAKER_SOURCE}", f"sink={MIC_SINK}",
-                         "latency_msec=40", "source_dont_move=true", "sink_dont_move=true").strip()
-    try:
-        def loopback_input() -> str | None:
-            listing = pulse.pactl("list", "sink-inputs")
-            for index, owner in re.findall(r"Sink Input #(\d+)\n(?:\t.*\n)*?\tOwner Module: (\d+)", listing):
-                if owner == module:
-                    return index
-            return None
-
-        pulse.pactl("set-sink-input-volume", wait_for(loopback_input, 5, "the loopback stream"), ECHO_VOLUME)
+    with pulse.echo_path(ECHO_VOLUME):
         yield
-    finally:
-        pulse.pactl("unload-module", module)
 
 
 @pytest.fixture(scope="module")

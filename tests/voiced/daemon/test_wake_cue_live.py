@@ -7,7 +7,6 @@ microphone (PulseAudio's module-loopback) at the level of the user's voice.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,28 +15,9 @@ import numpy as np
 import pytest
 
 from tests.support.processes import DaemonProcess, SimulatorProcess, daemon_env, wait_for
-from tests.support.pulse import MIC_SINK, SPEAKER_SOURCE, PulseServer
+from tests.support.pulse import PulseServer
 from tests.support.signals import active_spans, envelope_similarity, silence, speak
 from voiced.pcm import WIRE_RATE as RATE
-
-
-@contextmanager
-def echo_path(pulse: PulseServer, volume: str) -> Iterator[None]:
-    """The speaker heard by the microphone 40 ms later at `volume`; unloaded afterwards."""
-    module = pulse.pactl("load-module", "module-loopback", f"source={SPEAKER_SOURCE}", f"sink={MIC_SINK}",
-                         "latency_msec=40", "source_dont_move=true", "sink_dont_move=true").strip()
-    try:
-        def loopback_input() -> str | None:
-            listing = pulse.pactl("list", "sink-inputs")
-            for index, owner in re.findall(r"Sink Input #(\d+)\n(?:\t.*\n)*?\tOwner Module: (\d+)", listing):
-                if owner == module:
-                    return index
-            return None
-
-        pulse.pactl("set-sink-input-volume", wait_for(loopback_input, 5, "the loopback stream"), volume)
-        yield
-    finally:
-        pulse.pactl("unload-module", module)
 
 
 def loud_time(pcm: np.ndarray) -> float:
@@ -57,7 +37,7 @@ def test_the_wake_cue_costs_none_of_the_words_that_woke_voiced(
     processes += [simulator, daemon]
     daemon.wait_state("standby", timeout=20)
     speech = speak("Computer, what is on my calendar today?", rate=RATE)
-    with echo_path(pulse, "100%") if room != "no echo path" else _nothing():
+    with pulse.echo_path("100%") if room != "no echo path" else _nothing():
         pulse.play_into_mic(np.concatenate([speech, silence(1.0)])).wait(15)
         wait_for(lambda: simulator.received("input_audio_buffer.append"), 15, "audio after waking")
         wait_for(lambda: simulator.sent("input_audio_buffer.speech_stopped"), 15, "the end of the turn")
