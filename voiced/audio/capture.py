@@ -141,6 +141,8 @@ class Capture:
         """The next stream's periods, until the running one reaches the splice."""
         self._heard_until = -math.inf
         """When the last sample taken was captured."""
+        self._trim_next = False
+        """The running stream was handed over before it spoke: cut its first period."""
         self.switched = threading.Event()
         """Set when the next stream has taken over."""
 
@@ -153,7 +155,7 @@ class Capture:
         (call while no stream runs)."""
         self._waiting, self._waiting_frames = [], 0  # quiet periods of the stream that is gone
         self._stream, self._next, self._splice_at, self._held = stream, None, None, []
-        self._heard_until = -math.inf
+        self._heard_until, self._trim_next = -math.inf, False
         if device_rate != self.rate:
             self.rate = device_rate
             self._resample = Resampler(device_rate, WIRE_RATE)
@@ -169,8 +171,11 @@ class Capture:
         """Take the next stream's periods from now on, though the running one did not reach
         the splice (it stalled): what is missing in between is lost."""
         with self._lock:
-            if self._next is not None and (periods := self._take_over()):
-                self._pass_on(periods, self._clock())
+            if self._next is not None:
+                periods = self._take_over()
+                self._trim_next = not periods  # its first period may go back over what was taken
+                if periods:
+                    self._pass_on(periods, self._clock())
 
     def callback(self, in_data: bytes | None, frame_count: int, _time: dict, status: int, *,
                  stream: int = 0) -> tuple[None, int]:
@@ -212,8 +217,10 @@ class Capture:
         from there."""
         if stream == self._stream:
             if self._splice_at is None or end < self._splice_at:
+                if self._trim_next:  # handed over before it spoke: its first period overlaps
+                    self._trim_next, data = False, self._after(data, end, self._heard_until)
                 self._heard_until = end
-                return [(data, end)]
+                return [(data, end)] if data else []
             periods = [(kept, self._splice_at)] if (kept := self._before(data, end, self._splice_at)) else []
             self._heard_until = self._splice_at
             return periods + self._take_over()

@@ -85,7 +85,8 @@ class SoundingTimeline:
         starts a new stretch (whose delay behind the reference may differ from the last)."""
         anchored = not self._pcm or abs(audible_at - self.end) > REANCHOR_S
         if anchored:
-            if not self._pcm or audible_at < self._start:
+            if not self._pcm or audible_at < self._start or audible_at - self.end > KEEP_S:
+                # nothing to keep, or a gap longer than is ever read back: never pad it
                 self._pcm, self._start = bytearray(), audible_at
             else:  # a gap is silence; an overlap is overwritten
                 keep = 2 * round((audible_at - self._start) * self.rate)

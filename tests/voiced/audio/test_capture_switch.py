@@ -127,3 +127,31 @@ def test_handing_over_to_a_stream_that_sent_nothing_yet_is_harmless() -> None:
         capture.close()
 
     trio.run(main)
+
+
+def test_a_new_stream_handed_over_before_it_spoke_does_not_repeat_what_was_taken() -> None:
+    """Guards a review finding: when the splice wait ran out before the new stream's first
+    period, that period (200 ms in standby) went back over audio the old stream had already
+    delivered, and it was sent twice."""
+    clock = Clock()
+
+    async def main() -> list[MicFrame]:
+        capture = Capture(WIRE_RATE, trio.lowlevel.current_trio_token(), voice_floor_dbfs=-40.0,
+                          clock=clock.monotonic)
+        capture.prompt = True
+        for at, stream, data in periods(0, 40, 0.0, 0.6):
+            if at >= START + 0.5 and capture._next is None:
+                capture.switch_to(1)  # the new stream starts capturing at 0.5 s, slowly
+            clock.now = at
+            capture.callback(data, len(data) // 2, {}, 0, stream=stream)
+        capture.hand_over()  # it has not called back yet
+        for at, stream, data in periods(1, 200, 0.5, 1.5):
+            clock.now = at
+            capture.callback(data, len(data) // 2, {}, 0, stream=stream)
+        await trio.testing.wait_all_tasks_blocked()
+        capture.close()
+        return [frame async for frame in capture.frames]
+
+    got = samples(trio.run(main))
+    assert np.array_equal(got, RAMP[:len(got)]), "audio was repeated or lost across the hand-over"
+    assert len(got) >= WIRE_RATE * 1.4

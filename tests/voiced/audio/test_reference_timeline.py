@@ -51,3 +51,14 @@ def test_nothing_played_is_silence_and_what_is_not_handed_over_yet_waits() -> No
     assert set(samples(timeline.take(0.0, 0.02))) == {0}
     timeline.add(pcm([5] * 10), 0.02)
     assert samples(timeline.take(0.02, 0.04)) == [5] * 10, "the rest of the frame comes next time"
+
+
+def test_an_hour_of_quiet_is_never_padded_in_memory() -> None:
+    """Guards a review finding: `take` trims only while the canceller runs, so the first
+    chunk after a long quiet spell padded the whole gap with silence (an hour: 173 MB at
+    24 kHz, a night: gigabytes, in the trio thread)."""
+    timeline = SoundingTimeline(24_000, lead_s=0.0)
+    timeline.add(bytes(480), 10.0)
+    timeline.add(pcm([7] * 240), 10.0 + 3600)
+    assert len(timeline._pcm) == 480, "the gap was padded"
+    assert samples(timeline.take(3610.0, 3610.01)) == [7] * 240
