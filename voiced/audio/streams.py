@@ -23,7 +23,8 @@ from voiced.audio.portaudio import lock, serialised
 log = logging.getLogger("voiced.audio")
 
 SPLICE_WAIT_S = 0.5
-"""How long the old stream may take to reach the new one's start (about one period)."""
+"""How long the old stream may take to reach the new one's start, at least (three of the
+new stream's periods when that is longer: the pulse plugin's first callback can be late)."""
 
 
 def replace_input(pa: pyaudio.PyAudio, device: Device, old: pyaudio.Stream, *, rate: int, period_ms: int,
@@ -44,15 +45,19 @@ def replace_input(pa: pyaudio.PyAudio, device: Device, old: pyaudio.Stream, *, r
             close_stream(old)
             stream, opened_at = open_stream(pa, device, "input", rate=rate, chunk_ms=period_ms,
                                             callback=callback)
-            capture.retune(opened_at, number)
-            stream.start_stream()
+            try:
+                capture.retune(opened_at, number)
+                stream.start_stream()
+            except OSError:
+                close_stream(stream)  # the supervisor reopens the device from scratch
+                raise
             return stream, opened_at
         try:
             stream.start_stream()
         except OSError:
             close_stream(stream)  # the running stream goes on
             raise
-    if not capture.switched.wait(SPLICE_WAIT_S):
+    if not capture.switched.wait(max(SPLICE_WAIT_S, 3 * period_ms / 1000)):  # its first period
         capture.hand_over()
     with lock:
         close_stream(old)

@@ -83,3 +83,34 @@ def test_a_device_that_takes_one_stream_is_closed_first(monkeypatch: pytest.Monk
 
     _, old, new = replace(monkeypatch, opener)
     assert old.closed and new is attempts[-1] and new.started
+
+
+class UnstartableStream(FakeStream):
+    def start_stream(self) -> None:
+        raise OSError("Device unavailable")
+
+
+def test_a_replacement_that_will_not_start_is_closed_not_leaked(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Guards a review finding: on a one-stream device the old stream is already closed when
+    the new one fails to start; the new one was left open until PortAudio's terminate."""
+    opened: list[FakeStream] = []
+
+    def open_stream(*args: Any, **kwargs: Any) -> tuple[FakeStream, int]:
+        if not opened:
+            opened.append(FakeStream())
+            raise DeviceError("device busy")
+        opened.append(UnstartableStream())
+        return opened[-1], WIRE_RATE
+
+    async def main() -> None:
+        capture = Capture(WIRE_RATE, trio.lowlevel.current_trio_token(), voice_floor_dbfs=-40.0)
+        monkeypatch.setattr(streams, "open_stream", open_stream)
+        device = Device(index=0, name="mic", max_input_channels=1, max_output_channels=0,
+                        default_sample_rate=WIRE_RATE)
+        with pytest.raises(OSError, match="unavailable"):
+            streams.replace_input(None, device, FakeStream(), rate=WIRE_RATE, period_ms=200,  # type: ignore[arg-type]
+                                  capture=capture, number=1, callback=lambda *args: None)
+        capture.close()
+
+    trio.run(main)
+    assert opened[-1].closed
