@@ -185,6 +185,7 @@ class ControlServer:
             log.info("control socket handed over by systemd")
             task_status.started()
             await trio.serve_listeners(self._serve_client, [listener])
+            return  # never reached: serving ends by cancellation
         _prepare_folder(self.path.parent)
         with _socket_lock(self.path):
             _remove_stale_socket(self.path)
