@@ -27,12 +27,13 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from voiced import hookimpl
 from voiced.bus import Event
+from voiced.config import secret_values
 from voiced.plugin_host import DaemonAPI
 
 log = logging.getLogger("voiced.plugins.exec_hooks")
@@ -65,18 +66,6 @@ class Config(BaseModel):
     @property
     def commands(self) -> dict[str, list[str]]:
         return dict(self.model_extra or {})
-
-
-def secret_values(value: object) -> Iterator[str]:
-    """Every `SecretStr` in a configuration, however deep: the API key, passwords."""
-    if isinstance(value, SecretStr):
-        yield value.get_secret_value()
-    elif isinstance(value, BaseModel):
-        for _, item in value:
-            yield from secret_values(item)
-    elif isinstance(value, dict | list | tuple):
-        for item in value.values() if isinstance(value, dict) else value:
-            yield from secret_values(item)
 
 
 def child_environment(secrets: Iterable[str] = ()) -> dict[str, str]:

@@ -15,7 +15,7 @@ from typing import Annotated, Any
 import typer
 from pydantic import SecretStr
 
-from voiced.config import ConfigError, Settings, data_dir, load_settings, log_dir
+from voiced.config import ConfigError, Settings, data_dir, load_settings, log_dir, secret_values
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False,
                   context_settings={"help_option_names": ["-h", "--help"]})
@@ -99,9 +99,8 @@ def _start(settings: Settings, config: Path | None, assistant: str | None, simul
     _make_private(data_dir())
     if settings.logging.file_path is None:
         _make_private(log_dir())
-    secrets = [settings.api.key.get_secret_value()] if settings.api.key else []
     level = "debug" if settings.debug_mode else settings.logging.level
-    logs.configure(level, settings.logging.file_path, log_dir(), secrets)
+    logs.configure(level, settings.logging.file_path, log_dir(), secret_values(settings))
     options = Options(config_path=config, assistant=assistant, simulate=simulate, overrides=overrides)
     ready = False
 

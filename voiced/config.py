@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -351,3 +352,15 @@ def describe_validation_error(exc: ValidationError, path: Path | None = None, *,
 def masked(settings: Settings) -> dict[str, Any]:
     """The merged configuration as JSON-ready data, secrets masked (for `config show`, `status`)."""
     return settings.model_dump(mode="json")
+
+
+def secret_values(value: object) -> Iterator[str]:
+    """Every `SecretStr` in a configuration, however deep: the API key, passwords."""
+    if isinstance(value, SecretStr):
+        yield value.get_secret_value()
+    elif isinstance(value, BaseModel):
+        for _, item in value:
+            yield from secret_values(item)
+    elif isinstance(value, dict | list | tuple):
+        for item in value.values() if isinstance(value, dict) else value:
+            yield from secret_values(item)

@@ -23,7 +23,7 @@ import trio
 from voiced import logs
 from voiced.audio.duplex import Audio
 from voiced.bus import Bus, Event
-from voiced.config import ConfigError, Settings, data_dir, load_settings
+from voiced.config import ConfigError, Settings, data_dir, load_settings, secret_values
 from voiced.control import ControlServer, MethodRegistry
 from voiced.control.subscriptions import Subscriptions
 from voiced.pcm import WIRE_RATE
@@ -195,8 +195,8 @@ class Daemon:
         reconnect = reconnect_needed(self.settings, settings)
         self.settings, self.profile = settings, profile
         logging.getLogger().setLevel("DEBUG" if settings.debug_mode else settings.logging.level.upper())
-        if settings.api.key is not None:
-            logs.redact(settings.api.key.get_secret_value())
+        for secret in secret_values(settings):
+            logs.redact(secret)
         await self.plugins.reload(settings)
         self.url = self._realtime_url()
         self.usage.reprice(settings.api.model, settings.prices)
