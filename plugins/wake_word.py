@@ -13,9 +13,8 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from voiced import hookimpl
+from voiced.audio.levels import level_dbfs
 from voiced.audio.resample import Resampler
 from voiced.pcm import WIRE_RATE
 
@@ -30,7 +29,6 @@ MODEL_RATE = 16_000
 """microWakeWord's features are computed from 16 kHz audio."""
 QUIET_DBFS = -60.0
 """Frames quieter than this hold no phrase: a quiet room, or a pause."""
-QUIET_POWER = (32768.0 * 10 ** (QUIET_DBFS / 20)) ** 2
 REST_AFTER_S = 2.0
 """Near-silence the model hears before it rests: by then its state and its sliding average
 are those of silence (a pause within a phrase is much shorter), so skipping more of it
@@ -57,7 +55,7 @@ class WakeWord:
         return str(self.model.wake_word)
 
     def feed(self, pcm: bytes) -> bool:
-        if not _quiet(pcm):
+        if level_dbfs(pcm) >= QUIET_DBFS:
             self._quiet_s = 0.0
         elif self._quiet_s >= REST_AFTER_S:
             return False
@@ -71,13 +69,6 @@ class WakeWord:
 
     def close(self) -> None:
         self.model.close()
-
-
-def _quiet(pcm: bytes) -> bool:
-    """Below `QUIET_DBFS`. Not `np.dot`: on standby's long batches it hands the sum to
-    OpenBLAS's threads, which then spin for a while (13 % of a core measured)."""
-    samples = np.frombuffer(pcm, dtype=np.int16)
-    return not samples.size or float(np.square(samples, dtype=np.float64).mean()) < QUIET_POWER
 
 
 @hookimpl

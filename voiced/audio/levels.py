@@ -12,7 +12,9 @@ def level_dbfs(pcm: bytes | np.ndarray) -> float:
     samples = np.frombuffer(pcm, dtype=np.int16) if isinstance(pcm, bytes) else pcm
     if not samples.size:
         return -math.inf
-    power = float(np.dot(samples, samples.astype(np.float64))) / samples.size
+    # Not np.dot: on long batches (standby's 600 ms) it hands the sum to OpenBLAS's threads,
+    # which then spin for a while (13 % of a core measured).
+    power = float(np.square(samples, dtype=np.float64).mean())
     return 10.0 * math.log10(power / 32768.0**2) if power > 0 else -math.inf
 
 
