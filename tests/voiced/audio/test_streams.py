@@ -36,6 +36,7 @@ class FakeStream:
 
 
 OpenStream = Callable[..., tuple[FakeStream, int]]
+MIC = Device(index=0, name="mic", max_input_channels=1, max_output_channels=0, default_sample_rate=WIRE_RATE)
 
 
 def replace(monkeypatch: pytest.MonkeyPatch,
@@ -46,9 +47,7 @@ def replace(monkeypatch: pytest.MonkeyPatch,
     async def main() -> tuple[Capture, FakeStream]:
         capture = Capture(WIRE_RATE, trio.lowlevel.current_trio_token(), voice_floor_dbfs=-40.0)
         monkeypatch.setattr(streams, "open_stream", opener(capture))
-        device = Device(index=0, name="mic", max_input_channels=1, max_output_channels=0,
-                        default_sample_rate=WIRE_RATE)
-        new, rate = streams.replace_input(None, device, old, rate=WIRE_RATE, period_ms=200,  # type: ignore[arg-type]
+        new, rate = streams.replace_input(None, MIC, old, rate=WIRE_RATE, period_ms=200,  # type: ignore[arg-type]
                                           capture=capture, number=1, callback=lambda *args: None)
         assert rate == WIRE_RATE and isinstance(new, FakeStream)
         capture.close()
@@ -105,10 +104,8 @@ def test_a_replacement_that_will_not_start_is_closed_not_leaked(monkeypatch: pyt
     async def main() -> None:
         capture = Capture(WIRE_RATE, trio.lowlevel.current_trio_token(), voice_floor_dbfs=-40.0)
         monkeypatch.setattr(streams, "open_stream", open_stream)
-        device = Device(index=0, name="mic", max_input_channels=1, max_output_channels=0,
-                        default_sample_rate=WIRE_RATE)
         with pytest.raises(OSError, match="unavailable"):
-            streams.replace_input(None, device, FakeStream(), rate=WIRE_RATE, period_ms=200,  # type: ignore[arg-type]
+            streams.replace_input(None, MIC, FakeStream(), rate=WIRE_RATE, period_ms=200,  # type: ignore[arg-type]
                                   capture=capture, number=1, callback=lambda *args: None)
         capture.close()
 
