@@ -163,6 +163,8 @@ class _Connection:
                 await self._read(nursery)
                 nursery.cancel_scope.cancel()
         finally:
+            # The last record of every session: a reader of the log knows nothing more will come.
+            self.settings.recorder.record("sim", self.session_id, {"type": "sim.ended"})
             log.info("session %s closed", self.session_id)
 
     async def _read(self, nursery: trio.Nursery) -> None:

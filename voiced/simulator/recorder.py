@@ -13,7 +13,8 @@ a connection rather than said on it is logged with ``"dir": "sim"``: an injected
 fault (``{"type": "sim.fault", "action": ..., ...}``), its own close
 (``{"type": "sim.closed", "code": 1001, "reason": "maximum duration"}``), an abrupt
 drop (``sim.dropped``), a refused handshake (``{"type": "sim.refused", "status": 503}``,
-with an empty session).
+with an empty session). The last record of every session, whoever closed it, is
+``{"type": "sim.ended"}``: after it nothing more is logged for that session.
 
 Every record names its session, so what a client sent in one session (say, the
 ``conversation.item.create`` events that replay a conversation after a rollover) is

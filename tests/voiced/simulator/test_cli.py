@@ -99,6 +99,7 @@ def test_cap_faults_and_refusals_from_the_command_line(tmp_path, realtime):
         (False, {"type": "sim.refused", "status": 503}),
         (True, fault),
         (True, {"type": "sim.closed", "code": 1001, "reason": "maximum duration"}),
+        (True, {"type": "sim.ended"}),
     ]
 
 
