@@ -18,6 +18,8 @@ from typing import Any
 from voiced.pcm import WIRE_RATE, pcm_bytes
 
 BLOCK_MS = 10
+HISTORY_S = 0.5
+"""Longer than the history AEC3 reaches back into (its delay search and filter)."""
 
 
 class EchoCancellerUnavailable(RuntimeError):
@@ -70,6 +72,20 @@ class EchoCanceller:
             out[offset:offset + self._block_bytes] = frame.data.cast("B")
         del self._heard[:whole]
         return bytes(out)
+
+    def clear_history(self, seconds: float = HISTORY_S) -> None:
+        """Run `seconds` of silence through both sides, keeping the learned echo path.
+
+        After a pause the processing still holds what it was given before: the audio
+        played last and, in its own processing delay, the microphone's last audio.
+        Resumed as is, its first frame out carried sound from before the pause (a voice
+        at -27 dBFS in place of a quiet room: a self-interruption)."""
+        silence = bytes(self._block_bytes)
+        for _ in range(round(seconds * 1000 / BLOCK_MS)):
+            self._apm.process_reverse_stream(self._block(bytearray(silence)))
+            frame = self._block(bytearray(silence))
+            self._apm.set_stream_delay_ms(self.delay_ms)
+            self._apm.process_stream(frame)
 
     def flush(self) -> bytes:
         """The unprocessed partial block (when processing pauses); the reference's is dropped."""

@@ -155,8 +155,10 @@ class EchoControl:
                 self.aec_active = False
                 return self.canceller.flush() + pcm
             return pcm
+        if not self.aec_active:
+            self.canceller.clear_history()
         self.aec_active = True
-        self.canceller.played(self._reference.take(heard_start, heard_end))
+        self.canceller.played(self._reference.take(heard_end, len(pcm) // 2))
         self.frames_cancelled += 1
         return self.canceller.cancel(pcm)
 

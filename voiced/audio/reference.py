@@ -56,15 +56,25 @@ by tens of ms (the pulse plugin calls back in bursts)."""
 KEEP_S = 1.0
 """How much reference behind the canceller's position is kept."""
 
+RESYNC_LATE_S = 0.03
+RESYNC_EARLY_S = 0.25
+"""How far the reference position may drift from where the microphone's clock puts it
+before it is set back in step: later than that by more than `RESYNC_LATE_S` and the
+echo could come before its reference (which no canceller can remove); earlier by more
+than `RESYNC_EARLY_S` and the delay leaves the range AEC3 searches. In between, the
+callbacks' jitter is left alone: every jump is an echo path change to the canceller."""
+
 
 class SoundingTimeline:
     """Played audio laid out on the clock it sounds by, read in step with the microphone.
 
-    The echo canceller is handed, with each microphone frame, the reference that sounded
-    up to `lead_s` after that frame was heard: the echo it must remove then lies at a
-    small, steady delay behind its reference, however the output stream started,
-    stopped or buffered in between (AEC3 estimates that delay once, not per answer).
-    Where nothing was played the reference is silence.
+    The echo canceller is handed, with each microphone frame, exactly as much reference
+    as the frame is long, starting where the last one ended, about `lead_s` ahead of what
+    the microphone heard: the echo it must remove then lies at a small, steady delay
+    behind its reference, however the output stream started, stopped or buffered in
+    between (AEC3 estimates that delay once, not per answer, and loses its filter when
+    the two streams do not keep one rate). Where nothing was played the reference is
+    silence.
     """
 
     def __init__(self, rate: int, lead_s: float) -> None:
@@ -94,22 +104,17 @@ class SoundingTimeline:
         self._pcm += pcm
         return anchored
 
-    def take(self, heard_start: float, heard_end: float) -> bytes:
-        """The reference to feed with the microphone audio heard from `heard_start` to `heard_end`."""
-        until = heard_end + self.lead_s
-        if self._next is None or not heard_start - 0.5 < self._next < until + 0.5:
-            self._next = heard_start + self.lead_s  # (re)starting: in step from here
-        if self._pcm and self.end > heard_end - 0.2:  # playing: what is not handed over yet comes next
-            until = min(until, self.end)
-        count = round((until - self._next) * self.rate)
-        if count <= 0:
-            return b""
+    def take(self, heard_end: float, samples: int) -> bytes:
+        """The reference to feed with the microphone frame of `samples` heard until `heard_end`."""
+        due = heard_end + self.lead_s - samples / self.rate
+        if self._next is None or not due - RESYNC_EARLY_S <= self._next <= due + RESYNC_LATE_S:
+            self._next = due
         first = round((self._next - self._start) * self.rate)
-        out = bytearray(2 * count)
-        lo, hi = max(0, first), min(len(self._pcm) // 2, first + count)
+        out = bytearray(2 * samples)
+        lo, hi = max(0, first), min(len(self._pcm) // 2, first + samples)
         if hi > lo:
             out[2 * (lo - first):2 * (hi - first)] = self._pcm[2 * lo:2 * hi]
-        self._next += count / self.rate
+        self._next += samples / self.rate
         drop = round((self._next - KEEP_S - self._start) * self.rate)
         if drop > 0:
             del self._pcm[:2 * drop]

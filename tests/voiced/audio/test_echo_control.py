@@ -117,3 +117,27 @@ def test_the_reference_is_bounded_and_drained_in_order() -> None:
     assert [c.audible_at for c in chunks] == sorted(c.audible_at for c in chunks)
     assert chunks[-1].audible_at == 999.0
     assert played.drain() == []
+
+
+def test_the_canceller_wakes_without_the_sound_it_fell_asleep_on(
+        assistant_speech: np.ndarray, through_room: Callable, mixer: Callable) -> None:
+    """Guards issue 10 (echo): the canceller sleeps once the playback is long over, and the
+    user may be talking as it does. Woken for the next answer, AEC3 sent what it held from
+    before its sleep (the user's voice, at -25 dBFS) in place of the quiet frame it was
+    given: a self-interruption as the next answer began."""
+    answer = assistant_speech[: 3 * RATE]
+    pause = silence(TAIL_S + AEC_IDLE_S + 2.0)
+    played = np.concatenate([answer, pause, answer])
+    echo = through_room(sounding(played), delay_s=0.03, gain_db=-6)
+    asleep_at = OUTPUT_LATENCY_S + len(answer) / RATE + TAIL_S + AEC_IDLE_S
+    voice = np.sin(2 * np.pi * 300 * np.arange(RATE) / RATE) * 3000  # a steady voice as it falls asleep
+    user = np.concatenate([silence(asleep_at - 0.5), voice])
+    heard = mixer(echo, user)
+    control_ = control("aec")
+    out = run(control_, played, heard)
+    second = OUTPUT_LATENCY_S + (len(answer) + len(pause)) / RATE  # its echo comes 30 ms later
+    woken = [round(level_dbfs(out[index * FRAME:(index + 1) * FRAME]), 1)
+             for index in range(round((second - 0.4) / 0.02), round(second / 0.02))]
+    assert level_dbfs(heard[round((second - 0.4) * RATE):round(second * RATE)]) < -60, "the room is quiet"
+    assert control_.frames_cancelled > 0
+    assert max(woken) < -55, f"the quiet room before the second answer came out as {woken} dBFS"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from voiced.audio.reference import REANCHOR_S, SoundingTimeline
+from voiced.audio.reference import REANCHOR_S, RESYNC_LATE_S, SoundingTimeline
 
 RATE = 1000  # one sample a millisecond: positions read as times
 
@@ -25,14 +25,14 @@ def test_buffers_of_one_stream_stay_contiguous_whatever_their_jittery_stamps() -
     for index, error in enumerate(jitter):
         stamp = 10.0 + index * 0.01 + error
         assert timeline.add(pcm(range(index * 10, index * 10 + 10)), stamp) is (index == 0)
-    assert samples(timeline.take(10.0, 10.05)) == list(range(50))
+    assert samples(timeline.take(10.05, 50)) == list(range(50))
 
 
 def test_a_restarted_stream_starts_a_new_stretch_with_silence_in_between() -> None:
     timeline = SoundingTimeline(RATE, lead_s=0.0)
     timeline.add(pcm([1] * 10), 10.0)
     assert timeline.add(pcm([2] * 10), 10.01 + REANCHOR_S + 0.05)
-    out = samples(timeline.take(10.0, 10.01 + REANCHOR_S + 0.06))
+    out = samples(timeline.take(10.01 + REANCHOR_S + 0.06, round((REANCHOR_S + 0.07) * RATE)))
     assert out[:10] == [1] * 10 and out[-10:] == [2] * 10
     assert set(out[10:-10]) == {0}
 
@@ -40,17 +40,42 @@ def test_a_restarted_stream_starts_a_new_stretch_with_silence_in_between() -> No
 def test_the_reference_runs_ahead_of_the_microphone_by_the_lead_and_stays_in_step() -> None:
     timeline = SoundingTimeline(RATE, lead_s=0.005)
     timeline.add(pcm(range(1, 101)), 20.0)
-    first = samples(timeline.take(19.99, 20.01))  # heard up to 20.01: reference up to 20.015
-    second = samples(timeline.take(20.01, 20.03))
+    first = samples(timeline.take(20.01, 20))  # heard up to 20.01: reference up to 20.015
+    second = samples(timeline.take(20.03, 20))
     assert first[-15:] == list(range(1, 16))
     assert second == list(range(16, 36)), "each frame gets the reference that follows the last"
 
 
-def test_nothing_played_is_silence_and_what_is_not_handed_over_yet_waits() -> None:
+def test_every_frame_gets_exactly_its_length_of_reference_through_a_stop() -> None:
+    """Guards issue 10 (echo): the canceller is handed as much reference as microphone audio,
+    frame by frame. Holding the reference back for 200 ms after the playback stopped, then
+    handing it over in one burst, made AEC3 lose its echo path at the start of every answer
+    (the echo passed for 0.1-0.4 s: a self-interruption per answer in a simulated room)."""
     timeline = SoundingTimeline(RATE, lead_s=0.0)
-    assert set(samples(timeline.take(0.0, 0.02))) == {0}
-    timeline.add(pcm([5] * 10), 0.02)
-    assert samples(timeline.take(0.02, 0.04)) == [5] * 10, "the rest of the frame comes next time"
+    timeline.add(pcm(range(1, 101)), 1.0)
+    handed = [samples(timeline.take(0.9 + 0.02 * index, 20)) for index in range(1, 31)]
+    assert {len(frame) for frame in handed} == {20}
+    flat = [value for frame in handed for value in frame]
+    assert flat == [0] * 100 + list(range(1, 101)) + [0] * 400, "the reference must keep one delay"
+
+
+def test_jittery_microphone_stamps_do_not_move_the_reference() -> None:
+    """The microphone's callbacks come in bursts too: stamps off by less than the resync
+    margin leave the reference contiguous (every jump is an echo path change to AEC3)."""
+    timeline = SoundingTimeline(RATE, lead_s=0.0)
+    timeline.add(pcm(range(1, 201)), 10.0)
+    jitter = [0.0, 0.02, 0.005 - RESYNC_LATE_S, 0.1, 0.2, 0.0]  # heard later: the reference is early
+    handed = [samples(timeline.take(10.02 + 0.02 * index + error, 20)) for index, error in enumerate(jitter)]
+    assert [value for frame in handed for value in frame] == list(range(1, 121))
+
+
+def test_a_reference_running_late_is_set_back_in_step() -> None:
+    """A reference later than the microphone by more than the margin could never cancel
+    the echo (it would come before its reference): it is set back in step at once."""
+    timeline = SoundingTimeline(RATE, lead_s=0.0)
+    timeline.add(pcm(range(1, 501)), 10.0)
+    assert samples(timeline.take(10.02, 20)) == list(range(1, 21))
+    assert samples(timeline.take(10.3, 20)) == list(range(281, 301))
 
 
 def test_an_hour_of_quiet_is_never_padded_in_memory() -> None:
@@ -61,4 +86,4 @@ def test_an_hour_of_quiet_is_never_padded_in_memory() -> None:
     timeline.add(bytes(480), 10.0)
     timeline.add(pcm([7] * 240), 10.0 + 3600)
     assert len(timeline._pcm) == 480, "the gap was padded"
-    assert samples(timeline.take(3610.0, 3610.01)) == [7] * 240
+    assert samples(timeline.take(3610.01, 240)) == [7] * 240
