@@ -38,3 +38,4 @@ nitpick_ignore_regex = [
     ("py:class", r"(ClientEvent|ServerEvent|Options|AsyncIterator|Sequence|TaskStatus)"),
     ("py:class", r"voiced\.(realtime|client\.options)\..*"),
 ]
+smartquotes = False  # "manual" in a summary is a value to type, not prose
