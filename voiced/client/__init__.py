@@ -54,7 +54,7 @@ async def connect(*, api_key: str | None = None, base_url: str | None = None, mo
     session = Session(options)
     try:
         async with anyio.create_task_group() as tasks:
-            await tasks.start(session.run)
+            await tasks.start(session._run)
             if session.ended is not None:
                 raise session.ended
             try:

@@ -50,8 +50,9 @@ class InvalidEvent(ValueError):
 class Session:
     """A Realtime session yielded by `voiced.client.connect`; iterate it for server events.
 
-    Every method may be called from any task. After the session has ended, iterating
-    raises the `SessionEnded` that says why (none after `close`), and the methods raise it.
+    Every method may be called from any task. Server events wait, in order, until they
+    are read. After the session has ended, iterating raises the `SessionEnded` that says
+    why (none after `close`), and the methods raise it.
     """
 
     def __init__(self, options: Options) -> None:
@@ -151,7 +152,7 @@ class Session:
 
     # -- the connection ---------------------------------------------------------------
 
-    async def run(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+    async def _run(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """Keep the session up until `close`, a fatal error or a connection that fails;
         reports started once the first session is configured (or has ended)."""
         started = False
