@@ -5,4 +5,6 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh --test
 .venv/bin/ruff check .
 .venv/bin/mypy  # what it checks and how: [tool.mypy] in pyproject.toml
+.venv/bin/python -m pip install -q -e ".[docs]"
+make -C docs html  # warnings are errors: a page that no longer builds fails CI
 exec .venv/bin/python -m pytest "$@"

@@ -105,8 +105,12 @@ class MethodRegistry:
     def names(self) -> list[str]:
         return sorted(self._methods)
 
+    def describe(self) -> list[dict[str, Any]]:
+        """Every method with its summary and params, as `describe` answers (the docs read it too)."""
+        return [self._methods[name].describe() for name in self.names()]
+
     async def _describe(self, params: None, client: ClientConnection) -> dict[str, Any]:
-        return {"methods": [self._methods[name].describe() for name in self.names()]}
+        return {"methods": self.describe()}
 
     def _validate(self, method: Method, params: dict[str, Any] | list[Any] | None) -> Any:
         if method.params is None:

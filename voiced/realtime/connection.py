@@ -42,7 +42,7 @@ class Outgoing:
     captured_at: float | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)  # not frozen: raising sets __traceback__ (contextlib, anyio re-raise it)
 class SessionEnded(Exception):
     """Why a session ended; `fatal` means retrying cannot help (a refused key, say)."""
 

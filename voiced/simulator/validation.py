@@ -15,25 +15,10 @@ import json
 import typing
 from typing import Any
 
+from voiced.realtime.events import CLIENT_EVENT_TYPES
 from voiced.simulator.audio import decode_base64_pcm
 from voiced.simulator.errors import ClientError
 from voiced.simulator.session_config import GA_SESSION_KEYS
-
-CLIENT_EVENT_TYPES = frozenset(
-    {
-        "session.update",
-        "input_audio_buffer.append",
-        "input_audio_buffer.commit",
-        "input_audio_buffer.clear",
-        "conversation.item.create",
-        "conversation.item.retrieve",
-        "conversation.item.truncate",
-        "conversation.item.delete",
-        "response.create",
-        "response.cancel",
-        "output_audio_buffer.clear",
-    }
-)
 
 #: Per event type: required field -> JSON type it must have.
 _REQUIRED: dict[str, dict[str, type | tuple[type, ...]]] = {
