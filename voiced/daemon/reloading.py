@@ -28,6 +28,7 @@ RELOAD_TABLE: list[tuple[tuple[str, ...], str]] = [
     (("logging.level", "debug_mode"), "at once"),
     (("audio.input_device", "audio.output_device", "audio.sample_rate", "audio.channels",
       "audio.chunk_ms", "audio.echo"), RESTART),
+    (("mcp",), RESTART),
     (("control.socket",), RESTART),
     (("logging.file_path",), RESTART),
 ]
