@@ -41,6 +41,8 @@ SIMPLE_COMMANDS: dict[str, tuple[str, str]] = {
     "sleep": ("nothing", "Go to standby (wake-word mode)."),
     "plugins": ("human", "List the plugins and whether each loaded."),
     "usage": ("usage", "Tokens and estimated cost: last turn, this conversation, today."),
+    "tools": ("human", "List every tool the model sees, its source (plugin or MCP server) and status."),
+    "approve": ("human", "Run the tool call waiting for the user's yes (as if they said yes)."),
 }
 
 

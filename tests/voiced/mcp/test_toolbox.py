@@ -6,12 +6,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.voiced.daemon.test_reload import home, run  # noqa: F401  (home: a fixture)
+import trio
+
 from tests.voiced.mcp.harness import call, running, script, stdio_server
 from voiced.mcp.results import MAX_OUTPUT_CHARS
 
 
-def test_an_mcp_tool_answers_the_model_and_one_response_follows(home: Path) -> None:  # noqa: F811
+def test_an_mcp_tool_answers_the_model_and_one_response_follows(home: Path) -> None:
     async def test() -> None:
         async with running(home, stdio_server(home / "ran.jsonl"),
                            script(call("add", {"a": 2, "b": 3}, "Five."))) as r:
@@ -27,10 +28,10 @@ def test_an_mcp_tool_answers_the_model_and_one_response_follows(home: Path) -> N
             for event in (called, result):
                 assert (event["source"], event["server"], event["confirmation"]) == ("mcp", "test", "none")
 
-    run(test)
+    trio.run(test)
 
 
-def test_a_failing_tool_gives_the_model_its_error(home: Path) -> None:  # noqa: F811
+def test_a_failing_tool_gives_the_model_its_error(home: Path) -> None:
     async def test() -> None:
         async with running(home, stdio_server(home / "ran.jsonl"), script(call("broken", {}))) as r:
             await r.offering("broken")
@@ -40,10 +41,10 @@ def test_a_failing_tool_gives_the_model_its_error(home: Path) -> None:  # noqa: 
             assert "the light bulb exploded" in json.loads(output["output"])["error"]
             assert r.after("function_call_output").count("response.create") == 1
 
-    run(test)
+    trio.run(test)
 
 
-def test_a_call_that_overruns_its_timeout_is_an_error_and_the_conversation_goes_on(home: Path) -> None:  # noqa: F811
+def test_a_call_that_overruns_its_timeout_is_an_error_and_the_conversation_goes_on(home: Path) -> None:
     async def test() -> None:
         toml = stdio_server(home / "ran.jsonl", extra="call_timeout_s = 1\n")
         turns = script(call("slow", {"seconds": 3600}), {"response": {"text": "Hi."}})
@@ -59,10 +60,10 @@ def test_a_call_that_overruns_its_timeout_is_an_error_and_the_conversation_goes_
             [failure] = [f for f in r.published("plugin.failed") if f["plugin"] == "mcp:test"]
             assert "slow" in failure["error"]
 
-    run(test)
+    trio.run(test)
 
 
-def test_a_long_result_is_cut_before_it_reaches_the_model(home: Path) -> None:  # noqa: F811
+def test_a_long_result_is_cut_before_it_reaches_the_model(home: Path) -> None:
     async def test() -> None:
         async with running(home, stdio_server(home / "ran.jsonl"), script(call("huge", {}))) as r:
             await r.offering("huge")
@@ -72,10 +73,10 @@ def test_a_long_result_is_cut_before_it_reaches_the_model(home: Path) -> None:  
             assert len(output["output"]) <= MAX_OUTPUT_CHARS
             assert output["output"].startswith("xxx") and "cut: " in output["output"]
 
-    run(test)
+    trio.run(test)
 
 
-def test_a_hanging_server_stalls_nothing_and_a_dead_one_is_reported(home: Path) -> None:  # noqa: F811
+def test_a_hanging_server_stalls_nothing_and_a_dead_one_is_reported(home: Path) -> None:
     hangs = '[mcp.servers.hangs]\ncommand = ["sleep", "3600"]\n'
     dies = '[mcp.servers.dies]\ncommand = ["false"]\n'
     async def test() -> None:
@@ -93,10 +94,10 @@ def test_a_hanging_server_stalls_nothing_and_a_dead_one_is_reported(home: Path) 
             assert servers["dies"]["failures"] >= 1
             assert servers["test"]["state"] == "ready"
 
-    run(test)
+    trio.run(test)
 
 
-def test_a_tool_list_that_changes_updates_the_session(home: Path) -> None:  # noqa: F811
+def test_a_tool_list_that_changes_updates_the_session(home: Path) -> None:
     async def test() -> None:
         async with running(home, stdio_server(home / "ran.jsonl"), script(call("grow", {}))) as r:
             await r.offering("grow")
@@ -104,10 +105,10 @@ def test_a_tool_list_that_changes_updates_the_session(home: Path) -> None:  # no
             r.daemon.say("Grow.")
             await r.offering("extra")
 
-    run(test)
+    trio.run(test)
 
 
-def test_two_servers_with_the_same_tools_offer_them_under_their_names(home: Path) -> None:  # noqa: F811
+def test_two_servers_with_the_same_tools_offer_them_under_their_names(home: Path) -> None:
     async def test() -> None:
         toml = (stdio_server(home / "ran.jsonl", "one", extra='tools = ["add", "slow"]\n')
                 + stdio_server(home / "ran.jsonl", "two", extra='tools = ["add"]\n'))
@@ -120,10 +121,10 @@ def test_two_servers_with_the_same_tools_offer_them_under_their_names(home: Path
             tools = r.daemon.tools.describe()["tools"]
             assert [t["server"] for t in tools if t["name"] == "two__add"] == ["two"]
 
-    run(test)
+    trio.run(test)
 
 
-def test_arguments_the_tool_refuses_give_an_error_and_run_nothing(home: Path) -> None:  # noqa: F811
+def test_arguments_the_tool_refuses_give_an_error_and_run_nothing(home: Path) -> None:
     async def test() -> None:
         async with running(home, stdio_server(home / "ran.jsonl"), script(call("add", {"a": 1}))) as r:
             await r.offering("add")
@@ -132,4 +133,4 @@ def test_arguments_the_tool_refuses_give_an_error_and_run_nothing(home: Path) ->
             assert "error" in json.loads(r.items("function_call_output")[0]["output"])
             assert r.ran() == []
 
-    run(test)
+    trio.run(test)
