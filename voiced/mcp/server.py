@@ -32,7 +32,7 @@ log = logging.getLogger("voiced.mcp")
 
 CONNECT_TIMEOUT_S = 20.0
 """For starting, connecting, the handshake and the first tool list."""
-PING_EVERY_S = 15.0
+PING_EVERY_S = 10.0
 """How often a quiet server is asked if it is still there (a dead pipe says nothing)."""
 BACKOFF_S = (1.0, 300.0)
 """The first wait before a restart, doubled each failure in a row up to the second."""
@@ -103,7 +103,9 @@ class ToolServer:
         self._changed = changed
         self._failed = failed
         self._session: ClientSession | None = None
-        self._list_changed = trio.Event()
+        self._wake = trio.Event()
+        """Set to check on the server now rather than at the next ping."""
+        self._tools_changed = False
 
     async def run(self) -> None:
         """Connect, serve, and after a failure wait and connect again, until cancelled."""
@@ -139,19 +141,20 @@ class ToolServer:
             raise TimeoutError(f"no answer within {CONNECT_TIMEOUT_S:g} s")
 
     async def _keep(self, session: ClientSession) -> None:
-        """Ping while quiet; list the tools again when the server says they changed."""
+        """Ping while quiet, and at once after a call failed; list the tools again when the
+        server says they changed."""
         while True:
             with trio.move_on_after(PING_EVERY_S):
-                await self._list_changed.wait()
-            if self._list_changed.is_set():
-                self._list_changed = trio.Event()
-                with trio.fail_after(CONNECT_TIMEOUT_S):
-                    await self._list_tools(session)
-                log.info("MCP server %s: tools changed, %d now", self.name, len(self.status.tools))
-                self._changed()
-            else:
-                with trio.fail_after(CONNECT_TIMEOUT_S):
+                await self._wake.wait()
+            self._wake = trio.Event()
+            with trio.fail_after(CONNECT_TIMEOUT_S):
+                if not self._tools_changed:
                     await session.send_ping()
+                    continue
+                self._tools_changed = False
+                await self._list_tools(session)
+            log.info("MCP server %s: tools changed, %d now", self.name, len(self.status.tools))
+            self._changed()
 
     async def _list_tools(self, session: ClientSession) -> None:
         found: list[ServerTool] = []
@@ -167,7 +170,8 @@ class ToolServer:
 
     async def _on_message(self, message: IncomingMessage) -> None:
         if isinstance(message, types.ToolListChangedNotification):
-            self._list_changed.set()
+            self._tools_changed = True
+            self._wake.set()
         elif isinstance(message, Exception):
             log.debug("MCP server %s: %s", self.name, reason(message))
 
@@ -181,6 +185,7 @@ class ToolServer:
             try:
                 result = await session.call_tool(tool, arguments, read_timeout_seconds=timeout)
             except Exception as exc:
+                self._wake.set()  # is it still there?
                 raise ToolUnavailable(f"the MCP server {self.name} failed: {reason(exc)}") from exc
         if scope.cancelled_caught:
             raise ToolUnavailable(f"the MCP server {self.name} did not answer within {timeout:g} s")

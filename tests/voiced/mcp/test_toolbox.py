@@ -97,6 +97,27 @@ def test_a_hanging_server_stalls_nothing_and_a_dead_one_is_reported(home: Path) 
     trio.run(test)
 
 
+def test_a_server_that_crashes_is_restarted_and_its_tools_work_again(home: Path) -> None:
+    async def test() -> None:
+        turns = script(call("crash", {}), call("add", {"a": 3, "b": 4}))
+        async with running(home, stdio_server(home / "ran.jsonl"), turns) as r:
+            await r.offering("crash", "add")
+            r.daemon.say("Crash.")
+            await r.answered(2)
+            assert "error" in json.loads(r.items("function_call_output")[0]["output"])
+            await r.wait(lambda: [f for f in r.published("plugin.failed") if f["plugin"] == "mcp:test"],
+                         "the crash reported")
+            server = r.daemon.tools.servers["test"]
+            await r.wait(lambda: server.status.state == "ready", "the server restarted")
+            assert server.status.failures == 1
+            r.daemon.say("Three and four?")
+            await r.answered(4)
+            assert r.items("function_call_output")[1]["output"] == "7"
+            assert [entry["tool"] for entry in r.ran()] == ["crash", "add"]
+
+    trio.run(test)
+
+
 def test_a_tool_list_that_changes_updates_the_session(home: Path) -> None:
     async def test() -> None:
         async with running(home, stdio_server(home / "ran.jsonl"), script(call("grow", {}))) as r:

@@ -3,8 +3,8 @@
 `python tool_server.py [stdio | streamable-http PORT | sse PORT]`. Its tools: `add` (a sum),
 `slow` (sleeps as long as asked), `broken` (always fails), `switch_light` (acts on the world:
 configured to need a yes), `huge` (a result far over the cut), `grow` (adds the tool `extra`
-and says the list changed). Each call is appended to the file named by `$TOOL_SERVER_LOG`, one JSON line, so a
-test can see what actually ran.
+and says the list changed), `crash` (ends the process). Each call is appended to the file
+named by `$TOOL_SERVER_LOG`, one JSON line, so a test can see what actually ran.
 """
 
 from __future__ import annotations
@@ -61,6 +61,13 @@ def huge() -> str:
     """A very long answer."""
     ran("huge")
     return "x" * 200_000
+
+
+@server.tool()
+def crash() -> str:
+    """End the server at once, as a crash would."""
+    ran("crash")
+    os._exit(3)
 
 
 def extra() -> str:
