@@ -88,6 +88,21 @@ def test_anything_but_a_yes_cancels_the_call(home: Path, answer: str) -> None:
     trio.run(test)
 
 
+def test_no_answer_at_all_cancels_the_call(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("voiced.mcp.toolbox.ANSWER_WAIT_S", 0.5)
+
+    async def test() -> None:
+        async with running(home, confirming(home), script(call("switch_light", LIGHT_OFF, "Shall I?"))) as r:
+            await asked(r)
+            declined = await r.wait(lambda: [e for e in r.published("tool.result")
+                                             if e["confirmation"] == "declined"], "the call to expire")
+            assert json.loads(declined[0]["output"]) == {"error": "not run: no answer"}
+            assert r.daemon.tools.describe()["awaiting_confirmation"] is None
+            assert r.ran() == []
+
+    trio.run(test)
+
+
 def test_voicectl_approve_runs_the_call(home: Path) -> None:
     async def test() -> None:
         turns = script(call("switch_light", LIGHT_OFF, "Shall I?"))
@@ -114,6 +129,11 @@ def test_tools_lists_what_the_model_sees_with_its_source(home: Path) -> None:
             assert listed["switch_light"] == {"name": "switch_light", "source": "mcp", "server": "test",
                                                    "tool": "switch_light", "status": "ready", "confirm": True}
             assert {tool["source"] for tool in listed.values()} == {"mcp", "plugin"}
+            table = (await voicectl(r, "tools")).stdout.decode().splitlines()
+            assert any(line.split() == ["switch_light", "mcp:test", "ready,", "needs", "a", "yes"]
+                       for line in table), table
+            assert any(line.split() == ["add", "mcp:test", "ready"] for line in table), table
+            assert "server test: ready (7 tools, 0 failures)" in table
 
     trio.run(test)
 
