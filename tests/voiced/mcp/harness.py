@@ -102,4 +102,6 @@ async def running(home: Path, toml: str, turns: Script | None = None) -> AsyncIt
         daemon.bus.listen(events.append)
         await daemon.start()
         yield Running(daemon, simulator, events, home / "ran.jsonl")
+        errors = [event.data for event in events if event.type == "error"]
+        assert not errors, f"the server refused what the daemon sent: {errors}"
         nursery.cancel_scope.cancel()
