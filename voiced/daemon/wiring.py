@@ -207,6 +207,7 @@ class Daemon:
         for secret in secret_values(settings):
             logs.redact(secret)
         await self.plugins.reload(settings)
+        self.tools.reconfigure(settings.mcp)
         self.url = self._realtime_url()
         self.usage.reprice(settings.api.model, settings.prices)
         self.audio.set_vad_threshold(settings.audio.vad_threshold)

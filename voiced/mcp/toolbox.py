@@ -26,7 +26,7 @@ from .confirmation import ANSWER_WAIT_S, Confirmations, Pending, asking_output
 from .names import offered_names
 from .results import bounded, error_output
 from .server import ToolServer, ToolUnavailable
-from .settings import McpSettings
+from .settings import McpServerSettings, McpSettings
 
 log = logging.getLogger("voiced.mcp")
 
@@ -58,8 +58,9 @@ class Toolbox:
     def __init__(self, settings: McpSettings, *, plugin_tools: Callable[[], list[Tool]],
                  call_plugin_tool: PluginCaller, publish: Callable[[str, dict[str, Any]], Any],
                  changed: Callable[[], None], run_confirmed: Callable[[str, str, str], None]) -> None:
-        self.servers = {name: ToolServer(name, server, changed=changed, failed=self._reporter(name))
-                        for name, server in settings.servers.items()}
+        self._changed = changed
+        self.servers = {name: self._server(name, server) for name, server in settings.servers.items()}
+        self._scopes: dict[str, trio.CancelScope] = {}
         self._plugin_tools = plugin_tools
         self._call_plugin_tool = call_plugin_tool
         self._publish = publish
@@ -76,9 +77,37 @@ class Toolbox:
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
             for server in self.servers.values():
-                nursery.start_soon(server.run, name=f"mcp server {server.name}")
+                self._start(server)
             task_status.started()
             await trio.sleep_forever()
+
+    def reconfigure(self, settings: McpSettings) -> None:
+        """New `[mcp.servers]` (a reload): a server whose table changed starts anew, one no
+        longer configured stops, the others keep running."""
+        gone = [name for name, server in self.servers.items()
+                if settings.servers.get(name) != server.settings]
+        for name in gone:
+            self._scopes.pop(name, trio.CancelScope()).cancel()
+            del self.servers[name]
+        for name, server_settings in settings.servers.items():
+            if name not in self.servers:
+                self.servers[name] = self._server(name, server_settings)
+                self._start(self.servers[name])  # it says when its tools are ready
+        if gone:
+            self._changed()
+
+    def _server(self, name: str, settings: McpServerSettings) -> ToolServer:
+        return ToolServer(name, settings, changed=self._changed, failed=self._reporter(name))
+
+    def _start(self, server: ToolServer) -> None:
+        if self._nursery is not None:
+            self._scopes[server.name] = scope = trio.CancelScope()
+            self._nursery.start_soon(self._run_server, server, scope, name=f"mcp server {server.name}")
+
+    @staticmethod
+    async def _run_server(server: ToolServer, scope: trio.CancelScope) -> None:
+        with scope:
+            await server.run()
 
     # -- what the model sees ---------------------------------------------------------------
 

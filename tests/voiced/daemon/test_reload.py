@@ -274,7 +274,6 @@ def test_the_log_level_applies_at_once(home: Path) -> None:
     ('[audio]\ninput_device = "USB"\n', "audio.input_device"),
     ('[control]\nsocket = "/tmp/elsewhere.sock"\n', "control.socket"),
     ('[logging]\nfile_path = "/tmp/voiced-elsewhere.log"\n', "logging.file_path"),
-    ('[mcp.servers.notes]\ncommand = ["notes-mcp"]\n', "mcp"),
 ])
 def test_keys_that_need_a_restart_say_so_and_change_nothing(
         home: Path, caplog: pytest.LogCaptureFixture, toml: str, key: str) -> None:

@@ -155,3 +155,27 @@ def test_arguments_the_tool_refuses_give_an_error_and_run_nothing(home: Path) ->
             assert r.ran() == []
 
     trio.run(test)
+
+
+def test_a_reload_restarts_the_changed_servers_and_updates_the_session(home: Path) -> None:
+    async def test() -> None:
+        log = home / "ran.jsonl"
+        kept = stdio_server(log, "kept", extra='tools = ["slow"]\n')
+        async with running(home, kept + stdio_server(log, "one", extra='tools = ["add"]\n')) as r:
+            await r.offering("add", "slow")
+            old = r.daemon.tools.servers["kept"]
+            config = r.daemon.options.config_path
+            assert config is not None
+            text = config.read_text()
+            config.write_text(text[:text.index("[mcp.servers.one]")]
+                              + stdio_server(log, "one", extra='tools = ["broken"]\n'))
+            await r.daemon.reload()
+            await r.offering("broken", "slow")
+            assert "add" not in r.offered()
+            assert r.daemon.tools.servers["kept"] is old, "an unchanged server was restarted"
+            config.write_text(text[:text.index("[mcp.servers.kept]")])
+            await r.daemon.reload()
+            await r.wait(lambda: not {"broken", "slow"} & set(r.offered()), "the servers' tools to go")
+            assert r.daemon.tools.servers == {}
+
+    trio.run(test)
