@@ -30,6 +30,8 @@ from .settings import McpServerSettings, McpSettings
 
 log = logging.getLogger("voiced.mcp")
 
+SDK_CHATTER = ("httpx2", "mcp.client.streamable_http", "mcp.client.sse")
+"""Loggers that say a line per HTTP request (every call and ping): for --debug only."""
 PluginCaller = Callable[[str, str | dict[str, Any]], Awaitable[str]]
 NONE, NEEDED, ASKED, APPROVED, DECLINED = "none", "needed", "asked", "approved", "declined"
 
@@ -74,6 +76,9 @@ class Toolbox:
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Run every server until cancelled; `started` at once (servers connect meanwhile)."""
+        if not logging.getLogger().isEnabledFor(logging.DEBUG):
+            for chatty in SDK_CHATTER:
+                logging.getLogger(chatty).setLevel(logging.WARNING)
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
             for server in self.servers.values():
