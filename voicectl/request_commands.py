@@ -41,6 +41,8 @@ SIMPLE_COMMANDS: dict[str, tuple[str, str]] = {
     "sleep": ("nothing", "Go to standby (wake-word mode)."),
     "plugins": ("human", "List the plugins and whether each loaded."),
     "usage": ("usage", "Tokens and estimated cost: last turn, this conversation, today."),
+    "tools": ("tools", "List every tool the model sees, its source (plugin or MCP server) and status."),
+    "approve": ("human", "Run the tool call waiting for the user's yes (as if they said yes)."),
 }
 
 
@@ -162,9 +164,30 @@ def run_request(
         _print_json(result, pretty=True)
     elif show == "usage" and isinstance(result, dict):
         print(printable(format_usage(result)))
+    elif show == "tools" and isinstance(result, dict):
+        print(printable(format_tools(result)))
     elif show in ("human", "usage") and result not in (None, {}, []):
         print(printable(format_human(result)))
     return OK
+
+
+def format_tools(result: dict[str, Any]) -> str:
+    """`tools` as a table: each tool the model sees, then each MCP server, then the call
+    waiting for a yes."""
+    rows = []
+    for tool in result.get("tools") or []:
+        source = f"{tool.get('source')}:{tool['server']}" if tool.get("server") else str(tool.get("source"))
+        status = str(tool.get("status")) + (", needs a yes" if tool.get("confirm") else "")
+        rows.append((str(tool.get("name")), source, status))
+    widths = [max((len(row[i]) for row in rows), default=0) for i in (0, 1)]
+    lines = [f"{name:<{widths[0]}}  {source:<{widths[1]}}  {status}" for name, source, status in rows]
+    for server in result.get("servers") or []:
+        error = f": {server['error']}" if server.get("error") else ""
+        lines.append(f"server {server.get('name')}: {server.get('state')}{error} "
+                     f"({server.get('tools')} tools, {server.get('failures')} failures)")
+    if waiting := result.get("awaiting_confirmation"):
+        lines.append(f"waiting for a yes: {waiting.get('name')} {waiting.get('arguments')}")
+    return "\n".join(lines) or "no tools"
 
 
 def run_simple(command: str, *, socket: str | None = None, as_json: bool = False) -> int:

@@ -95,6 +95,22 @@ level = "info"                            # "debug" | "info" | "warning" | "erro
 disabled = []                             # plugin names not to load
 dirs = []                                 # extra folders of drop-in *.py plugins (yours, not writable by group or others)
 # [plugins.NAME] tables configure one plugin each.
+
+# MCP servers whose tools the model may call (README: "Tools and MCP");
+# servers: one [mcp.servers.NAME] table each. Home Assistant, for example:
+# [mcp.servers.home]
+# url = "http://homeassistant.local:8123/mcp_server/sse"   # streamable HTTP, or SSE for a path ending in /sse
+# transport = "auto"                      # "auto" | "streamable_http" | "sse"
+# confirm = ["HassTurnOff", "HassTurnOn"]   # these run only after the user's yes
+# tools = ["HassTurnOff", "HassTurnOn", "GetLiveContext"]   # an allowlist; unset: every tool
+# call_timeout_s = 30.0
+# [mcp.servers.home.headers]
+# Authorization = "Bearer YOUR-LONG-LIVED-TOKEN"   # a secret: masked, never logged
+#
+# A server voiced starts itself and speaks to over stdio:
+# [mcp.servers.notes]
+# command = ["notes-mcp", "--stdio"]
+# env = { NOTES_DIR = "/home/me/notes" }
 """
 
 if __name__ == "__main__":

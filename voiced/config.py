@@ -24,6 +24,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from voiced.mcp.settings import McpSettings
 from voiced.pcm import WIRE_RATE
 
 APP_NAME = "voiced"
@@ -217,6 +218,7 @@ class Settings(BaseSettings):
     control: ControlConfig = ControlConfig()
     logging: LoggingConfig = LoggingConfig()
     plugins: PluginsConfig = PluginsConfig()
+    mcp: McpSettings = McpSettings()
     debug_mode: bool = False
 
     @classmethod

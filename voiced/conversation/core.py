@@ -15,13 +15,12 @@ from typing import Any
 
 from voiced.realtime.protocol import ClientEvent, ClientEvents, ServerError, normalise
 
-from .actions import Action, CallTool, Message, Publish, Send, State
+from .actions import Action, Message, Publish, Send, State
 from .held_audio import HeldAudio
 from .speech import Speech
+from .tool_calls import ToolCalls
 
 DEFERRED_SENDS = 100
-EVENT_ARGUMENTS_CHARS = 4096
-"""How much of a tool call's arguments `tool.called` shows (the tool gets all of them)."""
 
 
 class Conversation:
@@ -42,7 +41,7 @@ class Conversation:
         self._response_wanted = False
         self._asked: deque[str] = deque(maxlen=16)
         """Event ids of our commits and response.create, to recognise errors about them."""
-        self._tools_running: dict[str, int] = {}
+        self._tools = ToolCalls()
         self._turn = 0
         """Counts user turns, so a tool that finishes after the user moved on is not answered."""
         self._replay: list[Message] = []
@@ -71,7 +70,7 @@ class Conversation:
         if self.audio_playing:
             return State.SPEAKING
         if (self.response_id is not None or self.awaiting_response or self._response_wanted
-                or self._tools_running):
+                or self._tools):
             return State.THINKING
         return State.LISTENING
 
@@ -116,7 +115,7 @@ class Conversation:
         """
         self.connected = False
         self.user_speaking = self.awaiting_response = self.talking = self._response_wanted = False
-        self._tools_running.clear()
+        self._tools.clear()
         self.response_id = None
         if fatal:
             self.error = reason
@@ -248,13 +247,18 @@ class Conversation:
         """A tool's output goes back as an item. The answer is asked for once every call of
         the turn is done and the server's response that asked for them has closed; not at
         all if the user has moved on, or the session the call came from has ended."""
-        turn = self._tools_running.pop(call_id, None)
+        turn = self._tools.finish(call_id)
         if turn is None:
             return []
         actions: list[Action] = [Send(self.events.add_tool_output(call_id, output))]
-        if turn == self._turn and not self._tools_running:
+        if turn == self._turn and not self._tools:
             actions.extend(self._ask_for_response())
         return self._done(actions)
+
+    def run_confirmed(self, call_id: str, name: str, arguments: str) -> list[Action]:
+        """A call the user confirmed: it joins the conversation as the model's, and runs."""
+        return self._done([Send(self.events.add_function_call(call_id, name, arguments)),
+                           *self._tools.start(call_id, name, arguments, self._turn)])
 
     def _ask_for_response(self) -> list[Action]:
         if self.response_id is not None or self.awaiting_response:
@@ -355,13 +359,9 @@ class Conversation:
 
     def _on_function_call(self, event: dict[str, Any]) -> list[Action]:
         call_id, name = str(event.get("call_id") or ""), str(event.get("name") or "")
-        arguments = str(event.get("arguments") or "{}")
         if not call_id or not name or self.speech.is_dropped(event.get("response_id")):
             return []
-        self._tools_running[call_id] = self._turn
-        shown = arguments[:EVENT_ARGUMENTS_CHARS]  # every listener and subscriber gets a copy
-        return [Publish("tool.called", {"call_id": call_id, "name": name, "arguments": shown}),
-                CallTool(call_id, name, arguments)]
+        return self._tools.start(call_id, name, str(event.get("arguments") or "{}"), self._turn)
 
     def _on_rate_limits(self, event: dict[str, Any]) -> list[Action]:
         return [Publish("rate_limits.updated", {"rate_limits": event.get("rate_limits") or []})]

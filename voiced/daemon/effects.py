@@ -37,7 +37,8 @@ class Speaker(Protocol):
     def forget(self, item_id: str) -> None: ...
 
 
-ToolCaller = Callable[[str, str | dict[str, Any]], Awaitable[str]]
+ToolCaller = Callable[[CallTool], Awaitable[str]]
+"""Runs the model's call; the output for the model."""
 
 
 class Effects:
@@ -88,11 +89,12 @@ class Effects:
         """Run the tool in a task of the daemon's nursery: whatever goes wrong in the call
         becomes an error output for the model, never an exception that would end the daemon."""
         try:
-            output = await self._call_tool(call.name, call.arguments)
+            output = await self._call_tool(call)
         except Exception as exc:  # not trio.Cancelled: a BaseException, it ends the task as it should
             log.error("tool %s failed", call.name, exc_info=exc)
             output = json.dumps({"error": f"the tool {call.name!r} failed"})
-        self._publish("tool.result", {"call_id": call.call_id, "name": call.name, "output": output})
+        result = {"call_id": call.call_id, "name": call.name, "output": output}
+        self._publish("tool.result", self._stamp("tool.result", result))
         if conversation is self.conversation:  # not for a conversation that was restarted meanwhile
             self.apply(conversation.tool_finished(call.call_id, output))
 

@@ -25,6 +25,7 @@ RELOAD_TABLE: list[tuple[tuple[str, ...], str]] = [
     (("listen.mode", "listen.idle_timeout_s", "listen.cues"), "at once; leaving `wake` mode wakes voiced"),
     (("budget.daily_usd", "prices"), "at once: today's cost is checked against the new budget"),
     (("plugins", "recording"), "at once: the plugins shut down and are loaded again"),
+    (("mcp",), "at once: a server whose table changed restarts; the session gets a `session.update`"),
     (("logging.level", "debug_mode"), "at once"),
     (("audio.input_device", "audio.output_device", "audio.sample_rate", "audio.channels",
       "audio.chunk_ms", "audio.echo"), RESTART),

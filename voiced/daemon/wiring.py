@@ -26,6 +26,7 @@ from voiced.bus import Bus, Event
 from voiced.config import ConfigError, Settings, data_dir, load_settings, secret_values
 from voiced.control import ControlServer, MethodRegistry
 from voiced.control.subscriptions import Subscriptions
+from voiced.mcp.toolbox import Toolbox
 from voiced.pcm import WIRE_RATE
 from voiced.realtime.connection import run_session
 from voiced.realtime.protocol import realtime_url
@@ -44,6 +45,7 @@ from .quiet import Quiet, done_speaking
 from .reloading import needs_restart, reconnect_needed
 from .session_settings import session_from_settings
 from .sessions import Connect, SessionKeeper, Target
+from .tool_methods import register_tool_methods
 
 log = logging.getLogger("voiced")
 
@@ -104,9 +106,13 @@ class Daemon:
         self.outbox = Outbox(self.counters)
         self.quiet = Quiet(lambda: done_speaking(current.conversation))
         self.plugins = PluginKeeper(settings, self, self.methods, on_loaded=self._plugins_loaded)
+        self.tools = Toolbox(settings.mcp, plugin_tools=lambda: self.plugins.host.tools(),
+                             call_plugin_tool=self.plugins.call_tool, publish=self.bus.publish,
+                             changed=lambda: nursery.start_soon(self._prepare_session),
+                             run_confirmed=self._run_confirmed)
         self.effects = Effects(current, outbox=self.outbox, speaker=lambda: audio.playback,
-                               publish=self.bus.publish, stamp=self.latency.stamp,
-                               call_tool=self.plugins.call_tool, nursery=nursery)
+                               publish=self.bus.publish, stamp=self._stamp, call_tool=self.tools.call,
+                               nursery=nursery)
         self.microphone = Microphone(current, standby_keeps=self._standby_keeps, record=self.plugins.record,
                                      outbox=self.outbox)
         gate = AwakeGate(awake=settings.listen.mode != "wake")
@@ -122,6 +128,7 @@ class Daemon:
             when_quiet=self.quiet.when_quiet, wake_detectors=self.plugins.wake_detectors, nursery=nursery)
         self._listen_on_the_bus()
         register_control_methods(self.methods, self)
+        register_tool_methods(self.methods, self.tools)
 
     def _listen_on_the_bus(self) -> None:
         current, plugins = self.current, self.plugins
@@ -131,6 +138,7 @@ class Daemon:
             reactions.count_and_log(self.counters),
             self.rate_limits.on_event,
             self.quiet.on_event,
+            self.tools.on_event,
             reactions.finished_turns(lambda: current.turns, plugins.deliver_transcript, self._forget_played),
             reactions.voice_commands(self._nursery, plugins.voice_command),
             reactions.usage_and_budget(self.usage, self.bus, self.listening.spent),
@@ -143,6 +151,7 @@ class Daemon:
         nursery.start_soon(self._handle_signals)
         await nursery.start(self.control.serve)
         await nursery.start(self.plugins.run)
+        await nursery.start(self.tools.run)
         if self.options.simulate:
             from voiced.simulator import Simulator
 
@@ -198,6 +207,7 @@ class Daemon:
         for secret in secret_values(settings):
             logs.redact(secret)
         await self.plugins.reload(settings)
+        self.tools.reconfigure(settings.mcp)
         self.url = self._realtime_url()
         self.usage.reprice(settings.api.model, settings.prices)
         self.audio.set_vad_threshold(settings.audio.vad_threshold)
@@ -219,7 +229,7 @@ class Daemon:
                       self.settings.api.timeout, self.settings.api.rollover_after_s)
 
     async def _prepare_session(self) -> None:
-        """The session config from the settings, then the plugins' tools and hooks; an open
+        """The session config from the settings, the plugins' tools and hooks, the MCP tools; an open
         session gets it at once, the next one when it is created."""
         base = session_from_settings(self.settings, self.profile)
         session = await self.plugins.session_config(base)
@@ -229,6 +239,7 @@ class Daemon:
             log.error("a plugin made the session configuration unsendable (%s); using it without "
                       "the plugins' changes", exc)
             session = base
+        session = self.tools.add_to_session(session)
         self.effects.apply(self.current.conversation.configure(session))
 
     async def _every_second(self) -> None:
@@ -270,6 +281,12 @@ class Daemon:
 
     def _plugins_loaded(self) -> None:
         self.listening.plugins_changed()
+
+    def _stamp(self, type_: str, data: dict[str, Any]) -> dict[str, Any]:
+        return self.tools.stamp(type_, self.latency.stamp(type_, data))
+
+    def _run_confirmed(self, call_id: str, name: str, arguments: str) -> None:
+        self.effects.apply(self.current.conversation.run_confirmed(call_id, name, arguments))
 
     def _play_cue(self, pcm: bytes) -> None:
         if self.audio.playback is not None:

@@ -148,6 +148,11 @@ class ClientEvents:
     def add_user_text(self, text: str) -> ClientEvent:
         return self.add_message("user", text)
 
+    def add_function_call(self, call_id: str, name: str, arguments: str) -> ClientEvent:
+        """A function call item of the model's, made by the client (a call the user confirmed)."""
+        return self._event("conversation.item.create", item={
+            "type": "function_call", "call_id": call_id, "name": name, "arguments": arguments})
+
     def add_tool_output(self, call_id: str, output: str) -> ClientEvent:
         return self._event("conversation.item.create", item={
             "type": "function_call_output", "call_id": call_id, "output": output})

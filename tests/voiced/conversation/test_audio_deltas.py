@@ -22,7 +22,7 @@ from voiced.audio.playback import Playback
 from voiced.audio.resample import Resampler
 from voiced.bus import Event
 from voiced.config import Settings
-from voiced.conversation import Conversation, Play, Send, State
+from voiced.conversation import CallTool, Conversation, Play, Send, State
 from voiced.daemon.current import CurrentConversation
 from voiced.daemon.effects import Effects
 from voiced.daemon.outbox import Counters, Outbox
@@ -142,7 +142,7 @@ def test_the_daemon_plays_odd_and_bad_deltas_at_another_device_rate() -> None:
               *[delta("resp_1", "item_a", part) for part in split(PCM, [1, 2, 301, 302, 4001])],
               delta("resp_1", "item_a", "QUJD=A"), done("resp_1")]
 
-    async def no_tools(name: str, arguments: str | dict[str, Any]) -> str:
+    async def no_tools(call: CallTool) -> str:
         raise AssertionError("no tool is called")
 
     async def main() -> None:

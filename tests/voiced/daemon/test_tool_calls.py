@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import trio
 
 from tests.voiced.daemon.test_reload import home, run, running  # noqa: F401  (home: a fixture)
 from voiced.bus import Bus, Event
+from voiced.conversation import CallTool
 from voiced.daemon.current import CurrentConversation
 from voiced.daemon.effects import Effects
 from voiced.daemon.outbox import Counters, Outbox
@@ -51,7 +51,7 @@ def test_a_tool_caller_that_raises_still_answers_the_model() -> None:
     bus, published = Bus(), list[Event]()
     bus.listen(published.append)
 
-    async def broken(name: str, arguments: str | dict[str, Any]) -> str:
+    async def broken(call: CallTool) -> str:
         raise RecursionError("maximum recursion depth exceeded")
 
     async def main() -> None:
