@@ -44,6 +44,7 @@ from .quiet import Quiet, done_speaking
 from .reloading import needs_restart, reconnect_needed
 from .session_settings import session_from_settings
 from .sessions import Connect, SessionKeeper, Target
+from .volume import Volume
 
 log = logging.getLogger("voiced")
 
@@ -103,6 +104,7 @@ class Daemon:
         self.rate_limits = reactions.RateLimits()
         self.outbox = Outbox(self.counters)
         self.quiet = Quiet(lambda: done_speaking(current.conversation))
+        self.volume = Volume(data_dir() / "volume.json", apply=self._set_gain)
         self.plugins = PluginKeeper(settings, self, self.methods, on_loaded=self._plugins_loaded)
         self.effects = Effects(current, outbox=self.outbox, speaker=lambda: audio.playback,
                                publish=self.bus.publish, stamp=self.latency.stamp,
@@ -149,6 +151,7 @@ class Daemon:
             self._simulator_url = await nursery.start(Simulator().serve)
         self.url = self._realtime_url()
         await self.audio.open(on_drained=self._playback_drained, on_item_started=self._first_sample_played)
+        await nursery.start(self.volume.run)
         self._record_what_is_played()
         nursery.start_soon(self.audio.supervise, self._audio_trouble)
         self.listening.start()
@@ -275,6 +278,10 @@ class Daemon:
         if self.audio.playback is not None:
             self.audio.playback.enqueue("cue", pcm)
 
+    def _set_gain(self, gain: float) -> None:
+        if self.audio.playback is not None:
+            self.audio.playback.gain = gain
+
     def _forget_played(self, item_id: str) -> None:
         if self.audio.playback is not None:
             self.audio.playback.forget(item_id)
@@ -358,6 +365,21 @@ class Daemon:
     def say(self, text: str) -> None:
         self.latency.typed_turn()
         self.effects.apply(self.current.conversation.say(text))
+
+    def wake(self) -> bool:
+        """Leave standby (False when awake already); raises OverBudget when the day is spent."""
+        return self.listening.wake("asked by a plugin")
+
+    def announce(self, text: str) -> None:
+        """The assistant says `text`; from standby it wakes for it and goes back once it is said.
+        Raises OverBudget when it would have to wake and the day is spent."""
+        woke = not self.listening.awake and self.listening.wake("announcement")
+        self.effects.apply(self.current.conversation.announce(text))
+        if woke:
+            self.quiet.when_quiet(self._sleep_after_announcement)
+
+    def _sleep_after_announcement(self) -> None:
+        self.listening.sleep("announcement said")
 
     def restart(self) -> None:
         """A new conversation: close the session, forget its state, connect again."""
