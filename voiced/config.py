@@ -24,6 +24,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from voiced.mqtt_config import MqttConfig
 from voiced.pcm import WIRE_RATE
 
 APP_NAME = "voiced"
@@ -217,6 +218,7 @@ class Settings(BaseSettings):
     control: ControlConfig = ControlConfig()
     logging: LoggingConfig = LoggingConfig()
     plugins: PluginsConfig = PluginsConfig()
+    mqtt: MqttConfig = MqttConfig()
     debug_mode: bool = False
 
     @classmethod

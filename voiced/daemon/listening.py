@@ -10,6 +10,7 @@ when it ends.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -121,6 +122,10 @@ class Listening:
     def awake(self) -> bool:
         return self.gate.awake
 
+    @property
+    def mode(self) -> Mode:
+        return self.settings.mode
+
     def start(self) -> None:
         """Enter the mode's first state (standby for `wake`); the plugins are loaded by now."""
         self._started = True
@@ -180,6 +185,20 @@ class Listening:
         self._standby_began()
         self._cue(SLEEP_CUE)
         return True
+
+    def sleep_once_quiet(self, reason: str) -> None:
+        """Go to standby once the assistant has finished what it is saying."""
+
+        def sleep_now_quiet() -> None:
+            self.sleep(reason)
+
+        self._when_quiet(sleep_now_quiet)
+
+    def set_mode(self, mode: Mode) -> None:
+        """Another listening mode until the next reload (Home Assistant's select): as a reload would."""
+        if mode != self.settings.mode:
+            log.info("listening mode is now %s", mode)
+            self.reconfigure(dataclasses.replace(self.settings, mode=mode))
 
     def check(self, now: float) -> None:
         """Called every second: the idle timeout of `wake` mode."""

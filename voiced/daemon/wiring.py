@@ -366,20 +366,13 @@ class Daemon:
         self.latency.typed_turn()
         self.effects.apply(self.current.conversation.say(text))
 
-    def wake(self) -> bool:
-        """Leave standby (False when awake already); raises OverBudget when the day is spent."""
-        return self.listening.wake("asked by a plugin")
-
     def announce(self, text: str) -> None:
         """The assistant says `text`; from standby it wakes for it and goes back once it is said.
         Raises OverBudget when it would have to wake and the day is spent."""
         woke = not self.listening.awake and self.listening.wake("announcement")
         self.effects.apply(self.current.conversation.announce(text))
         if woke:
-            self.quiet.when_quiet(self._sleep_after_announcement)
-
-    def _sleep_after_announcement(self) -> None:
-        self.listening.sleep("announcement said")
+            self.listening.sleep_once_quiet("announcement said")
 
     def restart(self) -> None:
         """A new conversation: close the session, forget its state, connect again."""
