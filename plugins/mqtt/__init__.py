@@ -50,12 +50,16 @@ def voiced_startup(daemon: DaemonAPI) -> None:
         return
     _bridge = Bridge(config, daemon, version=_version(), report=_report)
     _bridge.start()
+    if config.rooms:
+        daemon.listening.set_arbiter(_bridge.claim)
 
 
 @hookimpl
-def voiced_shutdown() -> None:
+def voiced_shutdown(daemon: DaemonAPI) -> None:
     global _bridge
     if _bridge is not None:
+        if _bridge.config.rooms:
+            daemon.listening.set_arbiter(None)
         _bridge.stop()
         _bridge = None
 

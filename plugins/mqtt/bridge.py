@@ -24,6 +24,7 @@ from voiced.plugin_host import DaemonAPI, StatusLine
 from .commands import BadPayload, Command, parse
 from .connection import Connection, Refused
 from .discovery import COMMANDS, OFFLINE, ONLINE, Topics, discovery_payload
+from .rooms import CLAIMS_TOPIC, WINDOW_S, RoomClaim, Rooms, parse_claim
 
 log = logging.getLogger("voiced.plugins.mqtt")
 
@@ -69,6 +70,8 @@ class Bridge:
         self._inbox_send, self._inbox = trio.open_memory_channel[tuple[str, dict[str, Any]]](INBOX)
         self._commands_send, self._commands = trio.open_memory_channel[tuple[str, bytes]](INBOX)
         self._rng = random.Random()
+        self._rooms = Rooms(config.node_id)
+        self._nursery: trio.Nursery | None = None
 
     # -- any thread ---------------------------------------------------------------------
 
@@ -106,6 +109,7 @@ class Bridge:
         with self._scope:
             try:
                 async with trio.open_nursery() as nursery:
+                    self._nursery = nursery
                     nursery.start_soon(self._follow_daemon)
                     nursery.start_soon(self._run_commands)
                     await self._stay_connected()
@@ -147,7 +151,8 @@ class Bridge:
         log.info("mqtt: connected to %s as %s", self._where, self.config.node_id)
         self._report(StatusLine(True, f"connected to {self._where} as {self.config.node_id}"))
         connection.publish(self.topics.availability, ONLINE, retain=True)
-        connection.subscribe([self.topics.home_assistant_status, *map(self.topics.command, COMMANDS)])
+        rooms = [CLAIMS_TOPIC] if self.config.rooms else []
+        connection.subscribe([self.topics.home_assistant_status, *map(self.topics.command, COMMANDS), *rooms])
         self._announce()
 
     def _announce(self) -> None:
@@ -164,6 +169,10 @@ class Bridge:
             self._connection.publish(self.topics.state, json.dumps(self._state), retain=True)
 
     def _message(self, topic: str, payload: bytes) -> None:
+        if topic == CLAIMS_TOPIC:
+            if (claim := parse_claim(payload)) is not None:
+                self._rooms.heard(claim)
+            return
         if topic == self.topics.home_assistant_status:
             if payload.strip() == ONLINE.encode():
                 log.info("mqtt: Home Assistant is online: sending discovery again")
@@ -176,6 +185,33 @@ class Bridge:
             self._commands_send.send_nowait((name, payload))
         except trio.WouldBlock:
             log.warning("mqtt: too many commands at once, ignoring one on %s", topic)
+
+    # -- several rooms ----------------------------------------------------------------------
+
+    def claim(self, loudness_dbfs: float, decide: Callable[[bool], None]) -> None:
+        """The daemon's wake arbiter (called on the daemon's thread): publish our claim and
+        decide once the window has passed. Without a broker, this room answers at once."""
+        if self._token is None:
+            decide(True)
+            return
+        try:
+            self._token.run_sync_soon(self._claim, loudness_dbfs, decide)
+        except trio.RunFinishedError:
+            decide(True)
+
+    def _claim(self, loudness_dbfs: float, decide: Callable[[bool], None]) -> None:
+        if self._connection is None or self._nursery is None:
+            decide(True)
+            return
+        ours, made_at = self._rooms.ours(loudness_dbfs)
+        self._connection.publish(CLAIMS_TOPIC, ours.payload())
+        self._nursery.start_soon(self._settle_claim, ours, made_at, decide)
+
+    async def _settle_claim(self, ours: RoomClaim, made_at: float, decide: Callable[[bool], None]) -> None:
+        await trio.sleep(WINDOW_S)
+        won = self._rooms.won(ours, made_at)
+        log.info("mqtt: %s the claim to answer (%.1f dBFS)", "won" if won else "lost", ours.loudness_dbfs)
+        decide(won)
 
     async def _run_commands(self) -> None:
         async for name, payload in self._commands:

@@ -22,6 +22,7 @@ import trio
 from voiced.audio.cues import SLEEP_CUE, WAKE_CUE
 from voiced.config import Settings
 
+from .claims import LOSER_HOLDOFF_S, Arbiter, Claim, loudness_dbfs
 from .sessions import EndReason
 from .standby_ear import ClosableDetector, StandbyEar
 
@@ -117,6 +118,10 @@ class Listening:
         self._stretch = 0
         """Counts standby stretches, so detectors that arrive late are closed, not used."""
         self._started = False
+        self.arbiter: Arbiter | None = None
+        """Set by a plugin when several rooms share a broker: it decides which room wakes."""
+        self._claim: Claim | None = None
+        self._deaf_until = -float("inf")
 
     @property
     def awake(self) -> bool:
@@ -148,10 +153,49 @@ class Listening:
         """Offer a microphone frame; True when standby kept it (it goes nowhere else)."""
         if self.awake:
             return False
+        if self._claim is not None:
+            self._claim.frames.append(pcm)  # the winner sends these too
+            return True
         reason = self.ear.feed(pcm)
-        if reason is not None and not self.over_budget:
-            self.wake(reason, pre_roll=self.ear.pre_roll())
+        if reason is not None and not self.over_budget and self._clock() >= self._deaf_until:
+            self._wake_or_claim(reason, self.ear.pre_roll())
         return True
+
+    def set_arbiter(self, arbiter: Arbiter | None) -> None:
+        """Let `arbiter` decide, for each wake from standby, whether this room answers."""
+        self.arbiter = arbiter
+
+    def _wake_or_claim(self, reason: str, pre_roll: list[bytes]) -> None:
+        if self.arbiter is None:
+            self.wake(reason, pre_roll=pre_roll)
+            return
+        claim = self._claim = Claim(reason, list(pre_roll), loudness_dbfs(pre_roll))
+        try:
+            self.arbiter(claim.loudness_dbfs, claim.verdict_from_any_thread())
+        except Exception:
+            log.exception("the wake arbiter failed; this room answers")
+            self._claim = None
+            self.wake(reason, pre_roll=pre_roll)
+            return
+        self._nursery.start_soon(self._settle, claim)
+
+    async def _settle(self, claim: Claim) -> None:
+        won = await claim.verdict()
+        if self._claim is not claim:
+            return
+        self._claim = None
+        if self.awake:
+            return  # woken meanwhile (voicectl wake): the frames are stale
+        if won is None:
+            log.warning("no verdict on the wake within the claim window: this room answers")
+        if won is False:
+            log.info("another room answers (this one heard %.1f dBFS)", claim.loudness_dbfs)
+            self._deaf_until = self._clock() + LOSER_HOLDOFF_S
+            return
+        try:
+            self.wake(claim.reason, pre_roll=claim.frames)
+        except OverBudget as exc:
+            log.warning("%s", exc)
 
     def wake(self, reason: str, pre_roll: list[bytes] | None = None) -> bool:
         """Leave standby; False when already awake. Raises OverBudget when the day is spent."""

@@ -63,6 +63,11 @@ class ListeningAPI(Protocol):
     def set_mode(self, mode: Literal["always", "wake"]) -> None:
         """Listen always, or only once woken, until the next reload."""
 
+    def set_arbiter(self, arbiter: Callable[[float, Callable[[bool], None]], None] | None) -> None:
+        """Several rooms: `arbiter(loudness_dbfs, decide)` is asked, on the daemon's thread, before
+        each wake from standby; it returns at once and calls `decide(won)` later from any thread.
+        The microphone's audio is kept meanwhile; a loser stays in standby having sent nothing."""
+
 
 class DaemonAPI(Protocol):
     """What the daemon offers plugins (`voiced_startup(daemon)`, `ctx.daemon`)."""

@@ -200,3 +200,6 @@ class ListeningView:
 
     def set_mode(self, mode: Literal["always", "wake"]) -> None:
         self._on_trio(self._listening.set_mode, mode)
+
+    def set_arbiter(self, arbiter: Callable[[float, Callable[[bool], None]], None] | None) -> None:
+        self._on_trio(self._listening.set_arbiter, arbiter)
