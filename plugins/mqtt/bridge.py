@@ -170,8 +170,11 @@ class Bridge:
 
     def _message(self, topic: str, payload: bytes) -> None:
         if topic == CLAIMS_TOPIC:
-            if (claim := parse_claim(payload)) is not None:
-                self._rooms.heard(claim)
+            claim = parse_claim(payload)
+            defence = None if claim is None else self._rooms.heard(claim)
+            if claim is not None and defence is not None and self._connection is not None:
+                log.info("mqtt: %s woke later on what this room answers", claim.node_id)
+                self._connection.publish(CLAIMS_TOPIC, defence.payload())
             return
         if topic == self.topics.home_assistant_status:
             if payload.strip() == ONLINE.encode():

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from plugins.mqtt.rooms import WINDOW_S, RoomClaim, Rooms, parse_claim, winner
+from plugins.mqtt.rooms import DEFEND_S, WINDOW_S, RoomClaim, Rooms, parse_claim, winner
 from tests.support.mosquitto import Broker, HomeAssistant
 from tests.support.processes import DaemonProcess, SimulatorProcess, daemon_env, wait_for
 from tests.support.pulse import MIC_SINK, PulseServer
@@ -43,9 +43,25 @@ def test_garbage_claims_are_ignored(payload: bytes) -> None:
     assert parse_claim(payload) is None
 
 
+def test_the_winner_defends_its_utterance_against_a_room_that_wakes_later() -> None:
+    now = [0.0]
+    kitchen, hall = Rooms("kitchen", clock=lambda: now[0]), Rooms("hall", clock=lambda: now[0])
+    ours, made_at = kitchen.ours(-20.0)
+    assert kitchen.won(ours, made_at)
+    now[0] += 1.5  # the hall, further away, wakes later, and on the louder end of the sentence
+    late, late_at = hall.ours(-15.0)
+    defence = kitchen.heard(late)
+    assert defence == RoomClaim("kitchen", -20.0, answering=True)
+    assert hall.heard(defence) is None
+    assert not hall.won(late, late_at)
+    assert kitchen.heard(RoomClaim("bedroom", -10.0, answering=True)) is None, "no defence of a defence"
+    now[0] += DEFEND_S + 0.1
+    assert kitchen.heard(RoomClaim("hall", -30.0)) is None, "a new utterance, later, is the hall's"
+
+
 def test_a_claim_round_trips() -> None:
-    claim = RoomClaim("kitchen", -23.5)
-    assert parse_claim(claim.payload().encode()) == claim
+    for claim in (RoomClaim("kitchen", -23.5), RoomClaim("hall", -3.0, answering=True)):
+        assert parse_claim(claim.payload().encode()) == claim
 
 
 @pytest.fixture
