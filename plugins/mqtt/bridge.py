@@ -133,6 +133,10 @@ class Bridge:
             except Refused as exc:
                 failures += 1
                 self._trouble(f"the broker {self._where} refused the connection: {exc}", failures)
+            except Exception as exc:  # a bug here must cost a reconnect, never the bridge
+                log.exception("mqtt: the connection failed")
+                failures += 1
+                self._trouble(f"the connection to {self._where} failed: {exc}", failures)
             else:
                 failures = 0 if connection.was_accepted else failures + 1
                 self._trouble(f"the connection to the broker {self._where} was lost; reconnecting", failures)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import socket
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import paho.mqtt.client as paho
@@ -109,23 +109,27 @@ class Connection:
     # -- the loops ----------------------------------------------------------------------
 
     async def _read(self) -> None:
-        assert self._sock is not None
-        while not self._closed.is_set():
-            try:
-                await trio.lowlevel.wait_readable(self._sock)
-            except trio.ClosedResourceError:
-                return
+        while await self._ready(trio.lowlevel.wait_readable):
             self._check(self.client.loop_read())
 
     async def _write(self) -> None:
-        assert self._sock is not None
-        while not self._closed.is_set():
+        while True:
             await self._want_write.wait()
-            try:
-                await trio.lowlevel.wait_writable(self._sock)
-            except trio.ClosedResourceError:
+            if not await self._ready(trio.lowlevel.wait_writable):
                 return
             self._check(self.client.loop_write())
+
+    async def _ready(self, wait: Callable[[socket.socket], Awaitable[None]]) -> bool:
+        """Wait until the socket is ready; False once paho has closed it (a callback inside
+        the other loop's paho call may have, meanwhile)."""
+        if self._closed.is_set() or self._sock is None:
+            return False
+        try:
+            await wait(self._sock)
+        except (trio.ClosedResourceError, ValueError, OSError):  # ValueError: its fd is already -1
+            self._closed.set()
+            return False
+        return not self._closed.is_set()
 
     async def _misc(self) -> None:
         while not self._closed.is_set():
