@@ -34,6 +34,7 @@ INBOX = 256
 MAX_TEXT = 10_000
 """Characters of a transcript sent (an entity's attributes, not its 255-character state)."""
 MAX_ERROR = 250
+SETTINGS_EVERY_S = 1.0
 
 
 def retry_delay(failures: int, rng: random.Random) -> float:
@@ -111,6 +112,7 @@ class Bridge:
                 async with trio.open_nursery() as nursery:
                     self._nursery = nursery
                     nursery.start_soon(self._follow_daemon)
+                    nursery.start_soon(self._follow_settings)
                     nursery.start_soon(self._run_commands)
                     await self._stay_connected()
             finally:
@@ -231,8 +233,21 @@ class Bridge:
                 await trio.to_thread.run_sync(self._act, command)
             except Exception as exc:  # the daemon said no (over budget...): Home Assistant is told by state
                 log.warning("mqtt: %s failed: %s", command.name, exc)
-            self._state.update(listen_mode=self._daemon.listening.mode, volume=self._daemon.volume.level)
+            self._settings_changed()
             self._publish_state()
+
+    def _settings_changed(self) -> bool:
+        """Read the volume and listen mode again (no event says when `voicectl` changes them)."""
+        now = {"listen_mode": self._daemon.listening.mode, "volume": self._daemon.volume.level}
+        changed = any(self._state[key] != value for key, value in now.items())
+        self._state.update(now)
+        return changed
+
+    async def _follow_settings(self) -> None:
+        while True:
+            await trio.sleep(SETTINGS_EVERY_S)
+            if self._settings_changed():
+                self._publish_state()
 
     def _act(self, command: Command) -> None:
         """Carry out a valid command (in a worker thread: the daemon view waits for the daemon)."""

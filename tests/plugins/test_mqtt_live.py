@@ -81,6 +81,8 @@ def test_home_assistant_sees_and_drives_voiced(
     home_assistant.publish(topic(discovery, "volume"), "30")
     wait_state(home_assistant, discovery, "volume 30", volume=30)
     assert daemon.rpc("volume")["result"] == {"level": 30}
+    assert daemon.voicectl("volume", "45").returncode == 0  # set elsewhere: Home Assistant hears of it
+    wait_state(home_assistant, discovery, "volume 45", volume=45)
 
     home_assistant.publish(topic(discovery, "listen_mode"), "wake")
     wait_state(home_assistant, discovery, "wake mode", listen_mode="wake")
