@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 
 packages=(python3 python3-venv python3-dev gcc portaudio19-dev libasound2-plugins)
 if [ "${1:-}" = "--test" ]; then
-    packages+=(pulseaudio pulseaudio-utils espeak-ng sox socat tmux util-linux)
+    packages+=(pulseaudio pulseaudio-utils espeak-ng sox socat tmux util-linux mosquitto)
     packages+=(make)  # make -C docs html
 fi
 missing=()

@@ -20,7 +20,9 @@ def test_every_package_is_listed_in_pyproject() -> None:
     listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
     found = {".".join(init.parent.relative_to(ROOT).parts)
              for top in ("voiced", "voicectl") for init in (ROOT / top).rglob("__init__.py")}
-    assert found | {"voiced_plugins"} == listed
+    found |= {".".join(("voiced_plugins", *init.parent.relative_to(ROOT / "plugins").parts))
+              for init in (ROOT / "plugins").rglob("__init__.py")}
+    assert found == listed
 
 
 def test_a_plain_wheel_holds_the_commands_and_the_bundled_plugins(tmp_path: Path) -> None:

@@ -55,6 +55,8 @@ COMMANDS: dict[str, Takes] = {
     **{name: Takes() for name in request_commands.SIMPLE_COMMANDS},
     "say": Takes(fewest=1, most=MANY),
     "talk": Takes("seconds", most=1),
+    "announce": Takes(fewest=1, most=MANY),
+    "volume": Takes(most=1),
     "events": Takes("follow", most=MANY),
     "wait": Takes("timeout", required=("state",)),
     "history": Takes("limit", most=MANY),
@@ -120,6 +122,13 @@ def _run_fast(args: list[str]) -> int | None:
         return request_commands.run_call(positionals[0], params, socket=socket, as_json=as_json)
     if command == "say":
         return request_commands.run_say(positionals, socket=socket, as_json=as_json)
+    if command == "announce":
+        return request_commands.run_announce(positionals, socket=socket, as_json=as_json)
+    if command == "volume":
+        if positionals and not (positionals[0].isdigit() and int(positionals[0]) in request_commands.VOLUMES):
+            return None  # typer says what is wrong with it
+        level = int(positionals[0]) if positionals else None
+        return request_commands.run_volume(level, socket=socket, as_json=as_json)
     if command == "history":
         limit = int(values["limit"]) if "limit" in values else None
         return request_commands.run_history(positionals, limit, socket=socket, as_json=as_json)

@@ -81,6 +81,28 @@ def say(
     raise _Finished(request_commands.run_say(text, **_shared(ctx, socket, as_json)))
 
 
+@app.command()
+def announce(
+    ctx: typer.Context,
+    text: Annotated[list[str], typer.Argument(help="What the assistant says (words joined with spaces).")],
+    socket: SocketOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """The assistant says the text as given (from standby it wakes for it, then sleeps again)."""
+    raise _Finished(request_commands.run_announce(text, **_shared(ctx, socket, as_json)))
+
+
+@app.command()
+def volume(
+    ctx: typer.Context,
+    level: Annotated[int | None, typer.Argument(min=0, max=100, help="Set the output volume, 0-100.")] = None,
+    socket: SocketOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Show the output volume (0-100), or set it; it is kept over restarts."""
+    raise _Finished(request_commands.run_volume(level, **_shared(ctx, socket, as_json)))
+
+
 class TalkAction(str, enum.Enum):
     start = "start"
     stop = "stop"

@@ -233,6 +233,11 @@ def check_plugins(settings: Any, socket_path: str | None, running: bool) -> list
                 f"fix [plugins.{plugin}] or the plugin ({record.get('location')}), "
                 f"or turn it off: voicectl config set plugins.{plugin}.enabled false",
             ))
+        line = record.get("status_line")
+        if isinstance(line, dict) and line.get("ok") is False:
+            plugin = record.get("name")
+            checks.append(Check(f"plugin {plugin}", False, str(line.get("text")),
+                                f"see the {plugin} plugin's settings in the README"))
     return checks
 
 

@@ -205,6 +205,25 @@ def run_say(words: list[str], *, socket: str | None = None, as_json: bool = Fals
     return run_request("say", {"text": text}, socket=socket, as_json=as_json)
 
 
+def run_announce(words: list[str], *, socket: str | None = None, as_json: bool = False) -> int:
+    """``announce TEXT...``: the assistant says the text (woken for it from standby)."""
+    text = " ".join(words).strip()
+    if not text:
+        return fail("announce needs some text, e.g. voicectl announce dinner is ready")
+    return run_request("announce", {"text": text}, socket=socket, as_json=as_json)
+
+
+VOLUMES = range(101)
+
+
+def run_volume(level: int | None, *, socket: str | None = None, as_json: bool = False) -> int:
+    """``volume [LEVEL]``: print the output volume (0-100), or set it."""
+    if level is not None and level not in VOLUMES:
+        return fail(f"volume must be 0-100, not {level}")
+    params = None if level is None else {"level": level}
+    return run_request("volume", params, socket=socket, as_json=as_json, show="human")
+
+
 def run_history(
     words: list[str], limit: int | None = None, *, socket: str | None = None, as_json: bool = False
 ) -> int:

@@ -111,6 +111,18 @@ dirs = []                                 # extra folders of drop-in *.py plugin
 # [mcp.servers.notes]
 # command = ["notes-mcp", "--stdio"]
 # env = { NOTES_DIR = "/home/me/notes" }
+# Home Assistant over MQTT: the bundled mqtt plugin, on when host is set (README "Home Assistant").
+[mqtt]
+# host = "homeassistant.local"            # example: the broker; unset: no bridge
+port = 1883
+# username = "voiced"                     # example
+# password = "..."                        # a secret: masked by `voicectl config show`, never logged
+tls = false
+# ca_file = "/etc/ssl/certs/home-ca.pem"  # example: the CA for tls; unset: the system's
+# node_id = "kitchen"                     # example; default: the host name reduced to a-z 0-9 _ -
+discovery_prefix = "homeassistant"
+# base_topic = "voiced/kitchen"           # example; default: voiced/<node_id>
+rooms = false                             # several voiced on this broker: only the loudest answers (README "Several rooms")
 """
 
 if __name__ == "__main__":

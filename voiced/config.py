@@ -25,6 +25,7 @@ from pydantic_settings import (
 )
 
 from voiced.mcp.settings import McpSettings
+from voiced.mqtt_config import MqttConfig
 from voiced.pcm import WIRE_RATE
 
 APP_NAME = "voiced"
@@ -219,6 +220,7 @@ class Settings(BaseSettings):
     logging: LoggingConfig = LoggingConfig()
     plugins: PluginsConfig = PluginsConfig()
     mcp: McpSettings = McpSettings()
+    mqtt: MqttConfig = MqttConfig()
     debug_mode: bool = False
 
     @classmethod

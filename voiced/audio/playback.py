@@ -82,6 +82,8 @@ class Playback:
         """The stream's reported output latency, used when PortAudio gives no timestamps."""
         self.underruns = 0
         self.dropped_bytes = 0
+        self.gain = 1.0
+        """The output volume's amplitude factor (0-1), applied as the callback hands audio out."""
         self.taps: list[Callable[[bytes, float], None]] = []
         """Each gets every buffer handed to the device and the monotonic time it sounds (the
         echo reference, recordings); called in the audio thread, so they must only append."""
@@ -201,12 +203,19 @@ class Playback:
                 self._on_item_started(item_id, handed_at, delay)
         if drained:
             self._on_drained()
-        data = bytes(out)
+        gain = self.gain
+        data = bytes(out) if gain == 1.0 or not filled else scaled(out, gain)
         if self.taps:
             sounds_at = time.monotonic() + _device_delay(time_info, self.default_delay_s)
             for tap in self.taps:
                 tap(data, sounds_at)
         return data, pyaudio.paContinue
+
+
+def scaled(pcm: bytes | bytearray, gain: float) -> bytes:
+    """PCM16 with every sample multiplied by `gain` (at most 1, so nothing clips)."""
+    samples = np.frombuffer(pcm, dtype=np.int16).astype(np.float32) * gain
+    return samples.astype(np.int16).tobytes()
 
 
 def _device_delay(time_info: dict, fallback: float) -> float:

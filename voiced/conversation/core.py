@@ -13,8 +13,10 @@ from collections import deque
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from voiced.realtime import protocol
 from voiced.realtime.protocol import ClientEvent, ClientEvents, ServerError, normalise
 
+from . import relayed
 from .actions import Action, Message, Publish, Send, State
 from .held_audio import HeldAudio
 from .speech import Speech
@@ -39,6 +41,7 @@ class Conversation:
         """A response was asked for (by us or by the server's VAD) and has not been created."""
         self.response_id: str | None = None
         self._response_wanted = False
+        self._wanted_instructions: str | None = None
         self._asked: deque[str] = deque(maxlen=16)
         """Event ids of our commits and response.create, to recognise errors about them."""
         self._tools = ToolCalls()
@@ -222,6 +225,13 @@ class Conversation:
         actions.extend(self._ask_for_response())
         return self._done(actions)
 
+    def announce(self, text: str) -> list[Action]:
+        """The assistant says `text` as given (an instructed response); an answer under way is cut off."""
+        self._turn += 1
+        actions = self._cut_off(server_cancels=False)
+        actions.extend(self._ask_for_response(protocol.announcement_instructions(text)))
+        return self._done(actions)
+
     def talk(self, start: bool) -> list[Action]:
         """Push-to-talk: `start` opens a turn (cutting off the assistant), stop sends it."""
         if start:
@@ -260,12 +270,13 @@ class Conversation:
         return self._done([Send(self.events.add_function_call(call_id, name, arguments)),
                            *self._tools.start(call_id, name, arguments, self._turn)])
 
-    def _ask_for_response(self) -> list[Action]:
+    def _ask_for_response(self, instructions: str | None = None) -> list[Action]:
         if self.response_id is not None or self.awaiting_response:
             self._response_wanted = True  # asked for when the one under way is done
+            self._wanted_instructions = instructions
             return []
         self.awaiting_response = True
-        event = self.events.create_response()
+        event = self.events.create_response(instructions)
         self._asked.append(event["event_id"])
         return [Send(event)]
 
@@ -341,30 +352,14 @@ class Conversation:
             "usage": response.get("usage") or {}})]
         if self._response_wanted and self.response_id is None and not self.awaiting_response:
             self._response_wanted = False
-            actions.extend(self._ask_for_response())
+            actions.extend(self._ask_for_response(self._wanted_instructions))
         return actions
-
-    def _on_user_transcript_delta(self, event: dict[str, Any]) -> list[Action]:
-        return [Publish("user.transcript.delta", {"item_id": event.get("item_id"),
-                                                  "delta": str(event.get("delta") or "")})]
-
-    def _on_user_transcript(self, event: dict[str, Any]) -> list[Action]:
-        return [Publish("user.transcript.completed", {"item_id": event.get("item_id"),
-                                                      "text": str(event.get("transcript") or "")})]
-
-    def _on_user_transcript_failed(self, event: dict[str, Any]) -> list[Action]:
-        error = event.get("error") or {}
-        return [Publish("user.transcript.failed", {"item_id": event.get("item_id"),
-                                                   "message": str(error.get("message") or "failed")})]
 
     def _on_function_call(self, event: dict[str, Any]) -> list[Action]:
         call_id, name = str(event.get("call_id") or ""), str(event.get("name") or "")
         if not call_id or not name or self.speech.is_dropped(event.get("response_id")):
             return []
         return self._tools.start(call_id, name, str(event.get("arguments") or "{}"), self._turn)
-
-    def _on_rate_limits(self, event: dict[str, Any]) -> list[Action]:
-        return [Publish("rate_limits.updated", {"rate_limits": event.get("rate_limits") or []})]
 
     def _on_error(self, event: dict[str, Any]) -> list[Action]:
         error = ServerError.from_event(event)
@@ -391,10 +386,10 @@ _HANDLERS = {
     "response.output_text.delta": Conversation._on_transcript_delta,
     "response.output_text.done": Conversation._on_transcript_done,
     "response.done": Conversation._on_response_done,
-    "conversation.item.input_audio_transcription.delta": Conversation._on_user_transcript_delta,
-    "conversation.item.input_audio_transcription.completed": Conversation._on_user_transcript,
-    "conversation.item.input_audio_transcription.failed": Conversation._on_user_transcript_failed,
+    "conversation.item.input_audio_transcription.delta": relayed.user_transcript_delta,
+    "conversation.item.input_audio_transcription.completed": relayed.user_transcript,
+    "conversation.item.input_audio_transcription.failed": relayed.user_transcript_failed,
     "response.function_call_arguments.done": Conversation._on_function_call,
-    "rate_limits.updated": Conversation._on_rate_limits,
+    "rate_limits.updated": relayed.rate_limits,
     "error": Conversation._on_error,
 }

@@ -25,6 +25,7 @@ from .listening import Listening, OverBudget
 from .outbox import Counters
 from .reactions import Latency, RateLimits
 from .sessions import SessionKeeper
+from .volume import FULL, Volume
 
 SHUTDOWN_GRACE_S = 0.1
 """Time for the `shutdown` reply to leave before the nursery is cancelled."""
@@ -52,6 +53,14 @@ class SayParams(Params):
     text: str = Field(min_length=1, max_length=100_000)
 
 
+class AnnounceParams(Params):
+    text: str = Field(min_length=1, max_length=10_000)
+
+
+class VolumeParams(Params):
+    level: int | None = Field(None, ge=0, le=FULL, description="set the volume; none: just tell it")
+
+
 class TalkParams(Params):
     action: Literal["start", "stop"]
     seconds: float | None = Field(None, gt=0, le=600, description="stop by itself after this long")
@@ -71,6 +80,7 @@ class Controlled(Protocol):
     sessions: SessionKeeper
     subscriptions: Subscriptions
     usage: UsageLedger
+    volume: Volume
     url: str
 
     @property
@@ -86,6 +96,8 @@ class Controlled(Protocol):
     def interrupt(self) -> bool: ...
 
     def say(self, text: str) -> None: ...
+
+    def announce(self, text: str) -> None: ...
 
     def talk(self, start: bool, seconds: float | None = None) -> None: ...
 
@@ -137,6 +149,24 @@ def register_control_methods(methods: MethodRegistry, daemon: Controlled) -> Non
             raise RpcError(NOT_NOW, "not connected to the Realtime server", {"state": daemon.state})
         daemon.say(params.text)
         return {"state": daemon.state}
+
+    @methods.method("announce", AnnounceParams)
+    async def announce(params: AnnounceParams, client: ClientConnection) -> dict[str, Any]:
+        """The assistant says the given text; from standby it wakes for it and goes back."""
+        if daemon.current.conversation.error is not None:
+            raise RpcError(NOT_NOW, daemon.current.conversation.error, {"state": daemon.state})
+        try:
+            daemon.announce(params.text)
+        except OverBudget as exc:
+            raise RpcError(NOT_NOW, str(exc), {"over_budget": True}) from None
+        return {"state": daemon.state}
+
+    @methods.method("volume", VolumeParams)
+    async def volume(params: VolumeParams, client: ClientConnection) -> dict[str, Any]:
+        """The output volume, 0-100; with `level`, set it (kept over restarts)."""
+        if params.level is not None:
+            daemon.volume.set(params.level)
+        return {"level": daemon.volume.level}
 
     @methods.method("restart")
     async def restart(params: None, client: ClientConnection) -> dict[str, Any]:

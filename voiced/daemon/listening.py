@@ -10,6 +10,7 @@ when it ends.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -21,6 +22,7 @@ import trio
 from voiced.audio.cues import SLEEP_CUE, WAKE_CUE
 from voiced.config import Settings
 
+from .claims import LOSER_HOLDOFF_S, Arbiter, Claim, loudness_dbfs
 from .sessions import EndReason
 from .standby_ear import ClosableDetector, StandbyEar
 
@@ -116,10 +118,18 @@ class Listening:
         self._stretch = 0
         """Counts standby stretches, so detectors that arrive late are closed, not used."""
         self._started = False
+        self.arbiter: Arbiter | None = None
+        """Set by a plugin when several rooms share a broker: it decides which room wakes."""
+        self._claim: Claim | None = None
+        self._deaf_until = -float("inf")
 
     @property
     def awake(self) -> bool:
         return self.gate.awake
+
+    @property
+    def mode(self) -> Mode:
+        return self.settings.mode
 
     def start(self) -> None:
         """Enter the mode's first state (standby for `wake`); the plugins are loaded by now."""
@@ -143,10 +153,49 @@ class Listening:
         """Offer a microphone frame; True when standby kept it (it goes nowhere else)."""
         if self.awake:
             return False
+        if self._claim is not None:
+            self._claim.frames.append(pcm)  # the winner sends these too
+            return True
         reason = self.ear.feed(pcm)
-        if reason is not None and not self.over_budget:
-            self.wake(reason, pre_roll=self.ear.pre_roll())
+        if reason is not None and not self.over_budget and self._clock() >= self._deaf_until:
+            self._wake_or_claim(reason, self.ear.pre_roll())
         return True
+
+    def set_arbiter(self, arbiter: Arbiter | None) -> None:
+        """Let `arbiter` decide, for each wake from standby, whether this room answers."""
+        self.arbiter = arbiter
+
+    def _wake_or_claim(self, reason: str, pre_roll: list[bytes]) -> None:
+        if self.arbiter is None:
+            self.wake(reason, pre_roll=pre_roll)
+            return
+        claim = self._claim = Claim(reason, list(pre_roll), loudness_dbfs(pre_roll))
+        try:
+            self.arbiter(claim.loudness_dbfs, claim.verdict_from_any_thread())
+        except Exception:
+            log.exception("the wake arbiter failed; this room answers")
+            self._claim = None
+            self.wake(reason, pre_roll=pre_roll)
+            return
+        self._nursery.start_soon(self._settle, claim)
+
+    async def _settle(self, claim: Claim) -> None:
+        won = await claim.verdict()
+        if self._claim is not claim:
+            return
+        self._claim = None
+        if self.awake:
+            return  # woken meanwhile (voicectl wake): the frames are stale
+        if won is None:
+            log.warning("no verdict on the wake within the claim window: this room answers")
+        if won is False:
+            log.info("another room answers (this one heard %.1f dBFS)", claim.loudness_dbfs)
+            self._deaf_until = self._clock() + LOSER_HOLDOFF_S
+            return
+        try:
+            self.wake(claim.reason, pre_roll=claim.frames)
+        except OverBudget as exc:
+            log.warning("%s", exc)
 
     def wake(self, reason: str, pre_roll: list[bytes] | None = None) -> bool:
         """Leave standby; False when already awake. Raises OverBudget when the day is spent."""
@@ -180,6 +229,20 @@ class Listening:
         self._standby_began()
         self._cue(SLEEP_CUE)
         return True
+
+    def sleep_once_quiet(self, reason: str) -> None:
+        """Go to standby once the assistant has finished what it is saying."""
+
+        def sleep_now_quiet() -> None:
+            self.sleep(reason)
+
+        self._when_quiet(sleep_now_quiet)
+
+    def set_mode(self, mode: Mode) -> None:
+        """Another listening mode until the next reload (Home Assistant's select): as a reload would."""
+        if mode != self.settings.mode:
+            log.info("listening mode is now %s", mode)
+            self.reconfigure(dataclasses.replace(self.settings, mode=mode))
 
     def check(self, now: float) -> None:
         """Called every second: the idle timeout of `wake` mode."""

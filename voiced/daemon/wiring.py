@@ -41,11 +41,13 @@ from .listening import AwakeGate, Listening, ListenSettings
 from .microphone import Microphone
 from .outbox import Counters, Outbox
 from .plugins import PluginKeeper
+from .push_to_talk import PushToTalk
 from .quiet import Quiet, done_speaking
 from .reloading import needs_restart, reconnect_needed
 from .session_settings import session_from_settings
 from .sessions import Connect, SessionKeeper, Target
 from .tool_methods import register_tool_methods
+from .volume import Volume
 
 log = logging.getLogger("voiced")
 
@@ -92,8 +94,6 @@ class Daemon:
         self.url = ""
         self._nursery = nursery
         self._simulator_url: str | None = None
-        self._talk_timer = trio.CancelScope()
-        """The pending end of a `talk --for` turn."""
         self.bus = Bus()
         self.counters = Counters()
         self.subscriptions = Subscriptions(self.bus)
@@ -105,6 +105,7 @@ class Daemon:
         self.rate_limits = reactions.RateLimits()
         self.outbox = Outbox(self.counters)
         self.quiet = Quiet(lambda: done_speaking(current.conversation))
+        self.volume = Volume(data_dir() / "volume.json", apply=self._set_gain)
         self.plugins = PluginKeeper(settings, self, self.methods, on_loaded=self._plugins_loaded)
         self.tools = Toolbox(settings.mcp, plugin_tools=lambda: self.plugins.host.tools(),
                              call_plugin_tool=self.plugins.call_tool, publish=self.bus.publish,
@@ -115,6 +116,7 @@ class Daemon:
                                nursery=nursery)
         self.microphone = Microphone(current, standby_keeps=self._standby_keeps, record=self.plugins.record,
                                      outbox=self.outbox)
+        self.push_to_talk = PushToTalk(lambda: current.conversation, self.microphone, self.effects, nursery)
         gate = AwakeGate(awake=settings.listen.mode != "wake")
         self.sessions = SessionKeeper(
             target=self._target, conversing=self.effects, awake=gate,
@@ -158,6 +160,7 @@ class Daemon:
             self._simulator_url = await nursery.start(Simulator().serve)
         self.url = self._realtime_url()
         await self.audio.open(on_drained=self._playback_drained, on_item_started=self._first_sample_played)
+        await nursery.start(self.volume.run)
         self._record_what_is_played()
         nursery.start_soon(self.audio.supervise, self._audio_trouble)
         self.listening.start()
@@ -292,6 +295,10 @@ class Daemon:
         if self.audio.playback is not None:
             self.audio.playback.enqueue("cue", pcm)
 
+    def _set_gain(self, gain: float) -> None:
+        if self.audio.playback is not None:
+            self.audio.playback.gain = gain
+
     def _forget_played(self, item_id: str) -> None:
         if self.audio.playback is not None:
             self.audio.playback.forget(item_id)
@@ -356,29 +363,24 @@ class Daemon:
         self.listening.sleep("asked by a plugin")
 
     def talk(self, start: bool, seconds: float | None = None) -> None:
-        """Push-to-talk; with `seconds`, the turn ends by itself unless a start or stop
-        comes first (a timer never ends a later turn)."""
-        self._talk_timer.cancel()
-        conversation = self.current.conversation
-        if start and not conversation.talking:
-            self.microphone.send_audio_from_now()
-        self.effects.apply(conversation.talk(start))
-        if start and seconds is not None:
-            self._talk_timer = trio.CancelScope()
-            self._nursery.start_soon(self._talk_for, seconds, self._talk_timer)
-
-    async def _talk_for(self, seconds: float, timer: trio.CancelScope) -> None:
-        with timer:
-            await trio.sleep(seconds)
-            self.effects.apply(self.current.conversation.talk(False))
+        """Push-to-talk (`voiced.daemon.push_to_talk`)."""
+        self.push_to_talk.talk(start, seconds)
 
     def say(self, text: str) -> None:
         self.latency.typed_turn()
         self.effects.apply(self.current.conversation.say(text))
 
+    def announce(self, text: str) -> None:
+        """The assistant says `text`; from standby it wakes for it and goes back once it is said.
+        Raises OverBudget when it would have to wake and the day is spent."""
+        woke = not self.listening.awake and self.listening.wake("announcement")
+        self.effects.apply(self.current.conversation.announce(text))
+        if woke:
+            self.listening.sleep_once_quiet("announcement said")
+
     def restart(self) -> None:
         """A new conversation: close the session, forget its state, connect again."""
-        self._talk_timer.cancel()  # the turn it would end is the old conversation's
+        self.push_to_talk.cancel()
         if self.audio.playback is not None:
             self.audio.playback.stop()  # the old conversation's voice ends with it
         if self.current.conversation.connected:

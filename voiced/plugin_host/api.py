@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 import pydantic
 
@@ -33,6 +33,42 @@ class BusAPI(Protocol):
     def unlisten(self, listener: Listener) -> None: ...
 
 
+class VolumeAPI(Protocol):
+    """The output volume (`daemon.volume`)."""
+
+    @property
+    def level(self) -> int:
+        """0-100."""
+
+    def set(self, level: int) -> None:
+        """Apply `level` (0-100, else ValueError) to playback now; it is kept over restarts."""
+
+
+class ListeningAPI(Protocol):
+    """Standby and the listening mode (`daemon.listening`)."""
+
+    @property
+    def mode(self) -> str:
+        """`always`, `wake` or `push_to_talk`."""
+
+    @property
+    def awake(self) -> bool: ...
+
+    def wake(self, reason: str) -> bool:
+        """Leave standby (False: awake already); raises `OverBudget` when the day's budget is spent."""
+
+    def sleep(self, reason: str) -> bool:
+        """Go to standby (False: there already)."""
+
+    def set_mode(self, mode: Literal["always", "wake"]) -> None:
+        """Listen always, or only once woken, until the next reload."""
+
+    def set_arbiter(self, arbiter: Callable[[float, Callable[[bool], None]], None] | None) -> None:
+        """Several rooms: `arbiter(loudness_dbfs, decide)` is asked, on the daemon's thread, before
+        each wake from standby; it returns at once and calls `decide(won)` later from any thread.
+        The microphone's audio is kept meanwhile; a loser stays in standby having sent nothing."""
+
+
 class DaemonAPI(Protocol):
     """What the daemon offers plugins (`voiced_startup(daemon)`, `ctx.daemon`)."""
 
@@ -51,8 +87,20 @@ class DaemonAPI(Protocol):
     @property
     def data_dir(self) -> Path: ...
 
+    @property
+    def volume(self) -> VolumeAPI: ...
+
+    @property
+    def listening(self) -> ListeningAPI: ...
+
     def say(self, text: str) -> None:
         """A typed user turn: the assistant answers it as if it had been spoken."""
+
+    def announce(self, text: str) -> None:
+        """The assistant says `text` as given; from standby it wakes for it and goes back."""
+
+    def interrupt(self) -> bool:
+        """Stop the assistant now; False when it was not answering."""
 
     def pause(self) -> None: ...
 
@@ -69,6 +117,15 @@ class DaemonAPI(Protocol):
 
     def when_quiet(self, callback: Callable[[], None]) -> None:
         """Run `callback` once the assistant has finished speaking its current answer."""
+
+
+@dataclass(frozen=True)
+class StatusLine:
+    """What a plugin says of itself in `voicectl plugins` and `voicectl doctor`: a module
+    attribute `status_line` (doctor flags it when not `ok`), e.g. a broker it cannot reach."""
+
+    ok: bool
+    text: str
 
 
 @dataclass(frozen=True)

@@ -11,13 +11,13 @@ import logging
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import trio
 
 from voiced.bus import check_event
 
-from .api import BusAPI, DaemonAPI
+from .api import BusAPI, DaemonAPI, ListeningAPI, VolumeAPI
 
 if TYPE_CHECKING:
     from voiced.bus import Event, Listener
@@ -118,8 +118,22 @@ class DaemonView:
     def data_dir(self) -> Path:
         return self._daemon.data_dir
 
+    @property
+    def volume(self) -> VolumeView:
+        return VolumeView(self._daemon.volume, self._on_trio)
+
+    @property
+    def listening(self) -> ListeningView:
+        return ListeningView(self._daemon.listening, self._on_trio)
+
     def say(self, text: str) -> None:
         self._on_trio(self._daemon.say, text)
+
+    def announce(self, text: str) -> None:
+        self._on_trio(self._daemon.announce, text)
+
+    def interrupt(self) -> bool:
+        return self._on_trio(self._daemon.interrupt)
 
     def pause(self) -> None:
         self._on_trio(self._daemon.pause)
@@ -146,3 +160,46 @@ class DaemonView:
                 log.exception("plugin callback %r (when_quiet) failed", callback)
 
         self._on_trio(self._daemon.when_quiet, guarded)
+
+
+class VolumeView:
+    """`daemon.volume`, callable from any thread."""
+
+    def __init__(self, volume: VolumeAPI, on_trio: OnTrio) -> None:
+        self._volume = volume
+        self._on_trio = on_trio
+
+    @property
+    def level(self) -> int:
+        return self._volume.level
+
+    def set(self, level: int) -> None:
+        self._on_trio(self._volume.set, level)
+
+
+class ListeningView:
+    """`daemon.listening`, callable from any thread."""
+
+    def __init__(self, listening: ListeningAPI, on_trio: OnTrio) -> None:
+        self._listening = listening
+        self._on_trio = on_trio
+
+    @property
+    def mode(self) -> str:
+        return self._listening.mode
+
+    @property
+    def awake(self) -> bool:
+        return self._listening.awake
+
+    def wake(self, reason: str) -> bool:
+        return self._on_trio(self._listening.wake, reason)
+
+    def sleep(self, reason: str) -> bool:
+        return self._on_trio(self._listening.sleep, reason)
+
+    def set_mode(self, mode: Literal["always", "wake"]) -> None:
+        self._on_trio(self._listening.set_mode, mode)
+
+    def set_arbiter(self, arbiter: Callable[[float, Callable[[bool], None]], None] | None) -> None:
+        self._on_trio(self._listening.set_arbiter, arbiter)

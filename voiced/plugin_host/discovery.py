@@ -87,7 +87,17 @@ class PluginRecord:
             "last_error": self.last_error,
             "dropped": self.dropped,
             "threads_abandoned": self.threads_abandoned,
+            "status_line": self.status_line,
         }
+
+    @property
+    def status_line(self) -> dict[str, Any] | None:
+        """The plugin's own `status_line` (a `StatusLine`), while it is active."""
+        line = getattr(self.plugin, "status_line", None) if self.active else None
+        ok, text = getattr(line, "ok", None), getattr(line, "text", None)
+        if not isinstance(ok, bool) or not isinstance(text, str):
+            return None
+        return {"ok": ok, "text": text[:300]}
 
 
 def one_line(exc: BaseException) -> str:
@@ -108,7 +118,7 @@ def bundled_candidates(package: str = BUNDLED_PACKAGE) -> list[Candidate]:
         if info.name.startswith("_"):
             continue
         module_name = f"{package}.{info.name}"
-        path = Path(pkg.__path__[0]) / f"{info.name}.py"
+        path = Path(pkg.__path__[0]) / (f"{info.name}/__init__.py" if info.ispkg else f"{info.name}.py")
         found.append(Candidate(info.name, "bundled", str(path),
                                functools.partial(importlib.import_module, module_name)))
     return found

@@ -35,6 +35,14 @@ BETA_ALIASES = {
 }
 """Beta server event names some local Realtime-compatible servers still send."""
 
+ANNOUNCEMENT = ("Say the text between the lines <<< and >>> exactly as written, word for word, "
+                "in the conversation's language and voice; add nothing before or after it.\n<<<\n{text}\n>>>")
+"""The instructions of a response that announces a given text (`voicectl announce`)."""
+
+
+def announcement_instructions(text: str) -> str:
+    return ANNOUNCEMENT.format(text=text)
+
 
 def realtime_url(base_url: str, model: str) -> str:
     """`http://host/v1` -> `ws://host/v1/realtime?model=...` (https -> wss), as the SDK does."""
@@ -122,8 +130,11 @@ class ClientEvents:
     def clear_audio(self) -> ClientEvent:
         return self._event("input_audio_buffer.clear")
 
-    def create_response(self) -> ClientEvent:
-        return self._event("response.create")
+    def create_response(self, instructions: str | None = None) -> ClientEvent:
+        """Ask for an answer; `instructions` replace the session's for this response alone."""
+        if instructions is None:
+            return self._event("response.create")
+        return self._event("response.create", response={"instructions": instructions})
 
     def cancel_response(self, response_id: str | None = None) -> ClientEvent:
         if response_id is None:

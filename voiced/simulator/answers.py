@@ -9,6 +9,7 @@ itself. A turn whose answer is a function call spends two responses: the call, t
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from voiced.simulator.audio import tone, tone_for_text
@@ -24,6 +25,9 @@ TOOL_ANSWER = "The tool said: {output}"
 SPOKEN_OUTPUT_CHARS = 200
 #: Said instead of calling a function the session did not declare.
 MISSING_TOOL = "I cannot call {name}: this session declares no such tool."
+#: Response instructions that quote a text between a `<<<` line and a `>>>` line ask for
+#: that text, word for word (how voiced announces); the simulator obeys them.
+_QUOTED = re.compile(r"^<<<\n(.*)\n>>>\Z", re.DOTALL | re.MULTILINE)
 
 
 class Answers:
@@ -40,12 +44,14 @@ class Answers:
         self._pending = self._next()
         return self._pending
 
-    def function_call(self, tools: list[dict[str, Any]], tool_choice: Any) -> FunctionCall | None:
+    def function_call(self, tools: list[dict[str, Any]], tool_choice: Any,
+                      instructions: Any = None) -> FunctionCall | None:
         """The call the next response makes, if its turn asks for one the session declared.
 
-        After a call, the next response is its answer, never another call.
+        After a call, the next response is its answer, never another call; a response told
+        to say a quoted text makes none.
         """
-        if self._after_call is not None:
+        if self._after_call is not None or quoted_text(instructions) is not None:
             return None
         self._pending = self._pending or self._next()
         spec = self._pending.response if self._pending else None
@@ -61,8 +67,11 @@ class Answers:
         """A call no turn asked for was made (a fault): the next response answers it."""
         self._after_call = ScriptResponse()
 
-    def plan(self, modality: Modality, conversation: Conversation) -> ResponsePlan:
-        """What the next (non-call) response says, and the audio it says it with."""
+    def plan(self, modality: Modality, conversation: Conversation, instructions: Any = None) -> ResponsePlan:
+        """What the next (non-call) response says, and the audio it says it with: the text
+        its `instructions` quote, if they do (no scripted turn is used up)."""
+        if (quoted := quoted_text(instructions)) is not None:
+            return ResponsePlan(modality, quoted, tone_for_text(quoted) if modality == "audio" else b"")
         user = conversation.last_user_item()
         echo = user
         spec: ScriptResponse | None
@@ -93,6 +102,12 @@ class Answers:
 
     def _next(self) -> ScriptTurn | None:
         return self._turns.pop(0) if self._turns else None
+
+
+def quoted_text(instructions: Any) -> str | None:
+    """The text a response's instructions quote to be said word for word, if they do."""
+    found = _QUOTED.search(instructions) if isinstance(instructions, str) else None
+    return found.group(1) if found else None
 
 
 def _last_output(conversation: Conversation) -> str:

@@ -240,7 +240,7 @@ class Session:
             )
         options = event.get("response") or {}
         modalities = options.get("output_modalities") or self.config["output_modalities"]
-        return self._start_response("text" if "audio" not in modalities else "audio")
+        return self._start_response("audio" if "audio" in modalities else "text", options.get("instructions"))
 
     def _on_response_cancel(self, event: dict[str, Any]) -> list[ServerEvent]:
         wanted = event.get("response_id")
@@ -314,13 +314,14 @@ class Session:
 
     # -- responses ----------------------------------------------------------------------
 
-    def _start_response(self, modality: Modality) -> list[ServerEvent]:
-        """Start the next response: the script's function call if it asks for one, else an answer."""
-        call = self._answers.function_call(self.config.get("tools") or [], self.config.get("tool_choice"))
+    def _start_response(self, modality: Modality, instructions: Any = None) -> list[ServerEvent]:
+        """Start the next response: a text its instructions quote, a scripted call, or an answer."""
+        call = self._answers.function_call(self.config.get("tools") or [], self.config.get("tool_choice"),
+                                           instructions)
         if call is not None:
             return self._start_call(call, modality)
         item = assistant_message_item(modality)
-        plan = self._answers.plan(modality, self.conversation)
+        plan = self._answers.plan(modality, self.conversation, instructions)
         self.response = ResponseStream(plan=plan, **self._response_fields(item))
         return self.response.start_events(self.conversation.add(item))
 
