@@ -5,12 +5,12 @@ sound server), so everything here that touches PortAudio runs in a worker thread
 PortAudio's lock (`voiced.audio.portaudio`): a `devices` scan may run at the same time.
 
 The input stream runs all the time (with longer periods in standby: `voiced.audio.streams`).
-The output stream runs only while there is something to play: idle, it costs about 1 % of
-a core at 20 ms periods (2.4 % at 5 ms) through the pulse plugin, for silence. It runs
-with 5 ms periods, so a first delta waits at most 5 ms for a callback and a stop is heard
-after at most a period, the fade and two periods of device buffer. `supervise()` starts
-it when audio is queued (~0.5 ms, the first callback ~0.5 ms later) and stops it after
-`OUTPUT_IDLE_S` of silence (a stop throws away the ~60 ms the device holds: silence).
+The output stream runs while there is something to play (and, for the echo canceller,
+while listening): idle, it costs about 2.4 % of a core at its 5 ms periods through the
+pulse plugin, for silence. With 5 ms periods a first delta waits at most 5 ms for a
+callback and a stop is heard after a period, the fade and two periods of device buffer.
+`supervise()` starts it when audio is queued (~0.5 ms, the first callback ~0.5 ms later)
+and stops it after `OUTPUT_IDLE_S` of silence (a stop drops the ~60 ms the device holds).
 
 `supervise()` also watches the devices. An unplugged device shows up in one of two ways:
 PortAudio's stream stops calling back (an ALSA device that went away, a stream the sound
@@ -53,9 +53,9 @@ OUTPUT_PERIOD_MS = 5
 STANDBY_PERIOD_MS = 200
 """The input period in standby: PortAudio and trio wake up 5 times a second, not 25."""
 OUTPUT_IDLE_S = 1.5
-"""Silence after which the output stream stops. Longer than the echo canceller's sleep
-(`voiced.audio.echo.AEC_IDLE_S` after the echo tail): it is asleep before the reference
-it gets from the output callback has a gap."""
+"""Silence after which the output stream stops, unless an echo canceller runs outside
+standby: each start of the stream sounds at a latency of its own, and the canceller
+would have to find the echo's delay again at the start of every answer."""
 CHECK_S = 0.25
 """How often `supervise()` looks at the streams when nothing wakes it: while the speaker
 plays (it stops `OUTPUT_IDLE_S` after the last sound) or a device is in trouble."""
@@ -101,8 +101,7 @@ class Audio:
         self.reopened = 0
         self._watch: PulseWatch | None = None
         self._wake: trio.Event | None = None
-        self._output_thread = 0
-        self._prompt = True
+        self._output_thread, self._prompt = 0, True
         self._in_number, self._standby = 0, False  # capture tells input streams apart by number
         self._in_period_ms = self._want_period_ms = config.chunk_ms
 
@@ -281,10 +280,11 @@ class Audio:
         """Start the output stream when audio waits, stop it after a silence; what failed."""
         assert self.playback is not None
         idle = self.playback.idle_for(now)
+        canceller = self.echo is not None and self.echo.canceller is not None
         try:
             if not self._output_running and idle == 0.0:
                 await trio.to_thread.run_sync(self._start_output)
-            elif self._output_running and idle > OUTPUT_IDLE_S:
+            elif self._output_running and idle > OUTPUT_IDLE_S and (self._standby or not canceller):
                 await trio.to_thread.run_sync(self._stop_output)
         except OSError as exc:
             return [f"output ({exc})"]

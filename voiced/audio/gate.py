@@ -64,13 +64,14 @@ FALL_DB_PER_S = 10.0
 the pauses inside speech, where the window's loudest chunk has not reached the mic;
 a 0.3 s pause costs 3 dB, well inside the margin."""
 
-ONSET_RISE_DB = 3.0
-ONSET_DECAY_DB_PER_S = 20.0
-ONSET_HOLD_S = 0.15
-"""Played audio louder by `ONSET_RISE_DB` than what played lately (a maximum that decays
-at `ONSET_DECAY_DB_PER_S`: a pause of 150 ms or more counts) is new to an echo canceller,
-whose filter only knows the path at the frequencies it has heard: for `ONSET_HOLD_S`
-its echo is judged by energy, not by the canceller's record."""
+ONSET_GAP_S = 0.5
+ONSET_HOLD_S = 0.1
+STOP_HOLD_S = 0.06
+"""Played audio that starts after `ONSET_GAP_S` of silence is new to an echo canceller,
+which lets the first tens of ms of its echo through (AEC3 does, after any pause); played
+audio that stops mid-frame leaves a click's worth of every frequency in the frame its
+echo stops in. For `ONSET_HOLD_S` after such a start, and `STOP_HOLD_S` after a stop, the
+echo is judged by energy, not by the canceller's record (`EchoGate.onset`)."""
 
 
 @dataclass(frozen=True)
@@ -98,22 +99,30 @@ class EchoGate:
         self._played: deque[_Played] = deque(maxlen=256)
         self.audible_until = -math.inf
         """When the last non-silent played chunk stopped sounding."""
+        self.known_until = -math.inf
+        """When the last played chunk, silent or not, stops sounding."""
         self._onsets: deque[tuple[float, float]] = deque(maxlen=64)
-        self._recent_db = -math.inf
 
     def played(self, start: float, end: float, level_db: float) -> None:
         """Audio at `level_db` was audible from `start` to `end`."""
+        self.known_until = max(self.known_until, end)
         if level_db < SILENT_DBFS:
             return
-        recent = self._recent_db - ONSET_DECAY_DB_PER_S * max(0.0, start - self.audible_until)
-        if level_db > recent + ONSET_RISE_DB:
+        if start - self.audible_until >= ONSET_GAP_S:
             self._onsets.append((start, start + ONSET_HOLD_S))
-        self._recent_db = max(level_db, recent)
         self._played.append(_Played(start, end, level_db))
         self.audible_until = max(self.audible_until, end)
 
+    def stopping(self, start: float, end: float) -> bool:
+        """Whether the played audio stopped while the microphone heard from `start` to `end`
+        (silence was played after it): a click's worth of every frequency may echo."""
+        return start - STOP_HOLD_S <= self.audible_until <= end + self.lead_s <= self.known_until
+
     def onset(self, start: float, end: float) -> bool:
-        """Whether the echo heard from `start` to `end` may be of audio new to a canceller."""
+        """Whether the echo heard from `start` to `end` may be of audio that started after a
+        silence or stopped: where an echo canceller's output is not to be trusted."""
+        if self.stopping(start, end):
+            return True
         while self._onsets and self._onsets[0][1] + self.tail_s < start:
             self._onsets.popleft()
         return any(first - self.lead_s <= end and start <= last + self.tail_s for first, last in self._onsets)
@@ -218,8 +227,10 @@ class ResidualGate:
         return self.converged and heard_db > VERDICT_ABOVE_DBFS
 
     def admit(self, heard_db: float, residual_db: float) -> bool:
-        """Whether a frame heard at `heard_db` and left at `residual_db` holds the user."""
-        return _erle(heard_db, residual_db) < self.erle_db - ERLE_DROP_DB
+        """Whether a frame heard at `heard_db` and left at `residual_db` holds the user. Never
+        when more is left than was heard: that is the canceller's own delay, seen as an echo
+        dies away (a voice in the frame would make it louder going in, not coming out)."""
+        return 0.0 <= _erle(heard_db, residual_db) < self.erle_db - ERLE_DROP_DB
 
     def certain(self, heard_db: float, residual_db: float) -> bool:
         """Whether that frame, the next in line, is the user beyond doubt (`ERLE_CERTAIN_DB`)."""

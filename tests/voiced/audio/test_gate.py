@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from tests.support.signals import silence, tone
-from voiced.audio.gate import LEAD_S, TAIL_S, EchoGate
+from voiced.audio.gate import LEAD_S, ONSET_GAP_S, ONSET_HOLD_S, STOP_HOLD_S, TAIL_S, EchoGate
 from voiced.audio.levels import level_dbfs
 from voiced.pcm import WIRE_RATE as RATE
 
@@ -118,3 +118,33 @@ def test_an_echo_much_louder_than_the_estimate_is_learned(assistant_speech: np.n
     leaked = [ok and level_dbfs(f) > -50 for f, ok in zip(frames(heard), decisions, strict=True)]
     assert any(leaked[:50]), "a louder echo than estimated passes at first"
     assert not any(leaked[150:]), "and is gated within 3 s"
+
+
+def test_only_audio_after_a_silence_is_an_onset() -> None:
+    """Guards issue 10 (echo): every louder word of an answer counted as an onset, and for the
+    150 ms after each the canceller's record was not trusted (a barge-in waited for energy
+    alone); now only audio that follows half a second of silence is new to the canceller."""
+    gate = EchoGate()
+    gate.played(10.0, 10.5, -30.0)
+    gate.played(10.6, 11.0, -10.0)  # 20 dB louder after a 100 ms pause: a word, not an onset
+    assert gate.onset(10.0, 10.04)
+    assert not gate.onset(10.7 + TAIL_S, 10.74 + TAIL_S)
+    later = 11.0 + ONSET_GAP_S
+    gate.played(later, later + 1.0, -30.0)
+    assert gate.onset(later + ONSET_HOLD_S, later + ONSET_HOLD_S + 0.04)
+    assert not gate.onset(later + ONSET_HOLD_S + TAIL_S + 0.05, later + ONSET_HOLD_S + TAIL_S + 0.09)
+
+
+def test_a_stop_is_known_once_silence_was_played_after_it() -> None:
+    """Guards issue 10 (echo): where played audio stops mid-frame (a tone's end, a cut), the frame
+    its echo stops in holds a click's worth of every frequency: judged by energy, not by the
+    canceller's record or the spectrum. Only once silence was played after it, though: a
+    stream that merely has not handed over its next chunk yet has not stopped."""
+    gate = EchoGate()
+    gate.played(10.0, 12.0, -20.0)
+    assert not gate.stopping(11.96, 12.0), "nothing is known after 12.0 yet"
+    gate.played(12.0, 12.2, -90.0)  # silence
+    assert gate.stopping(11.96, 12.0)
+    assert gate.stopping(12.0 + STOP_HOLD_S - 0.02, 12.0 + STOP_HOLD_S + 0.02)
+    assert not gate.stopping(12.0 + STOP_HOLD_S + 0.01, 12.0 + STOP_HOLD_S + 0.05)
+    assert not gate.stopping(11.0, 11.04), "it was still playing then"
