@@ -5,6 +5,8 @@ truncation and `played_ms` agree with it."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -92,3 +94,21 @@ def test_speaking_over_the_answer_cuts_the_file_where_the_truncation_says(
         f"truncate says {audio_end_ms} ms, the speaker file holds {(end_s - start_s) * 1000:.0f} ms")
     assert not simulator.received("response.cancel")
     events.close()
+
+
+@pytest.mark.parametrize(("flags", "line"), [
+    (("--input-device", "file:{tmp}/missing.wav", "--output-device", "null"),
+     "voiced: cannot open input device 'file:{tmp}/missing.wav': cannot read {tmp}/missing.wav: "
+     "No such file or directory\n"),
+    (("--input-device", "null", "--output-device", "file:{tmp}/no/folder/answer.wav"),
+     "voiced: cannot open output device 'file:{tmp}/no/folder/answer.wav': cannot write "
+     "{tmp}/no/folder/answer.wav: No such file or directory\n"),
+])
+def test_a_virtual_device_that_cannot_open_ends_start_up_with_one_line(
+        tmp_path: Path, flags: tuple[str, ...], line: str) -> None:
+    env = {**no_sound_server(tmp_path), "VOICED_LOGGING__LEVEL": "warning"}
+    argv = [str(Path(sys.executable).parent / "voiced"), "--simulate",
+            *(flag.format(tmp=tmp_path) for flag in flags)]
+    voiced = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60,
+                            stdin=subprocess.DEVNULL)
+    assert (voiced.returncode, voiced.stderr) == (1, line.format(tmp=tmp_path))
