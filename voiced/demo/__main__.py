@@ -26,12 +26,24 @@ TOPICS = ["user.transcript", "assistant.transcript", "error", "state.changed"]
 
 
 def can_use_sound() -> bool:
-    """Whether PortAudio finds a microphone and a speaker (through a sound server or not)."""
-    from voiced.audio.devices import start_portaudio
+    """Whether voiced has a microphone and a speaker: virtual ones in its configuration, or
+    PortAudio's (through a sound server or not)."""
+    from voiced.audio.devices import Direction, start_portaudio
+    from voiced.audio.virtual import is_virtual
+    from voiced.config import ConfigError, load_settings
 
+    try:
+        audio = load_settings().audio
+        wanted = {"input": audio.input_device, "output": audio.output_device}
+    except ConfigError:
+        wanted = {}  # voiced says what is wrong with it when it runs
+    directions: tuple[Direction, ...] = ("input", "output")
+    needed = [direction for direction in directions if not is_virtual(wanted.get(direction))]
+    if not needed:
+        return True
     pa, devices = start_portaudio()
     pa.terminate()
-    return any(d.can("input") for d in devices) and any(d.can("output") for d in devices)
+    return all(any(d.can(direction) for d in devices) for direction in needed)
 
 
 def run_demo(folder: Path) -> int:
@@ -51,6 +63,8 @@ def run_demo(folder: Path) -> int:
                 return daemon.wait() or 1
             answered = _follow(connection)
             _call(control, "shutdown")
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            daemon.wait(START_S)  # the speaker file is whole once voiced has stopped
         if not answered:
             print(f"voiced: no answer in {ANSWER_S:g} s; its log is in {folder / 'state'}", file=sys.stderr)
             return 1
@@ -126,7 +140,7 @@ def _seconds(path: Path) -> float:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m voiced.demo", description=__doc__)
     parser.add_argument("--check", action="store_true",
-                        help="exit 0 when PortAudio has a microphone and a speaker, else 1")
+                        help="exit 0 when voiced has a microphone and a speaker to use, else 1")
     args = parser.parse_args(argv)
     if args.check:
         return 0 if can_use_sound() else 1

@@ -17,6 +17,8 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.support.headless import no_sound_server
 from tests.support.processes import wait_for
 from tests.support.pulse import PulseServer
@@ -51,8 +53,9 @@ def test_run_sh_without_a_sound_server_runs_the_demo(tmp_path: Path) -> None:
                          lines[3])
     assert found and len(lines) == 4, lines
     answer, rate = load_wav(found[1])
+    assert len(answer) / rate == pytest.approx(float(found[2]), abs=0.05)
     spans = active_spans(answer, rate)
-    assert spans and spans[-1][1] - spans[0][0] > 2.0, f"the answer file holds {spans}"
+    assert spans and spans[-1][1] - spans[0][0] > 1.0, f"the answer file holds {spans}"
 
 
 def status(control: Path) -> dict[str, Any] | None:
@@ -83,3 +86,13 @@ def test_run_sh_with_a_sound_server_runs_voiced_on_its_devices(tmp_path: Path, p
         out, _ = run.communicate(timeout=20)
     assert out.splitlines() == [
         "OPENAI_API_KEY is not set: running against the simulator (it echoes what you say)"]
+
+
+def test_the_check_counts_virtual_devices_in_the_configuration(tmp_path: Path) -> None:
+    env = no_sound_server(tmp_path)
+    check = [str(ROOT / ".venv" / "bin" / "python"), "-m", "voiced.demo", "--check"]
+    assert subprocess.run(check, env=env, capture_output=True, timeout=60).returncode == 1
+    virtual = {**env, "VOICED_AUDIO__INPUT_DEVICE": "null", "VOICED_AUDIO__OUTPUT_DEVICE": "null"}
+    assert subprocess.run(check, env=virtual, capture_output=True, timeout=60).returncode == 0
+    half = {**env, "VOICED_AUDIO__INPUT_DEVICE": "null"}
+    assert subprocess.run(check, env=half, capture_output=True, timeout=60).returncode == 1
