@@ -24,7 +24,7 @@ TONE_ANSWER = {"turns": [{"transcript": "What is the weather like today?",
 LONG_ANSWER = {"turns": [{"transcript": "Tell me a long story.",
                           "response": {"text": "Once upon a time there was a very long tone.",
                                        "audio": {"tone_s": 8.0, "freq": 440}}}]}
-SPOKEN_OVER_AT_S = 4.0
+SPOKEN_OVER_AT_S = 5.0
 """When the microphone file speaks over the answer: `say` starts an 8 s answer within the
 daemon's first second, so this is well inside it however slow the machine."""
 
@@ -54,7 +54,7 @@ def spans_of(path: Path) -> list[tuple[float, float]]:
 @pytest.mark.script(TONE_ANSWER)
 def test_a_spoken_question_from_a_file_is_answered_into_a_file(
         tmp_path: Path, simulator: SimulatorProcess, processes: list[Any], utterance: np.ndarray) -> None:
-    daemon = start(tmp_path, simulator, np.concatenate([silence(1.0), utterance, silence(3.0)]),
+    daemon = start(tmp_path, simulator, np.concatenate([silence(2.0), utterance, silence(3.0)]),
                    f'[recording]\nenabled = true\ndir = "{tmp_path}/recordings"\n')
     processes.append(daemon)
     events = EventReader(daemon.socket)
