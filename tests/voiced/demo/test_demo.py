@@ -41,7 +41,8 @@ def checkout(folder: Path) -> Path:
 
 def test_run_sh_without_a_sound_server_runs_the_demo(tmp_path: Path) -> None:
     tree = checkout(tmp_path)
-    run = subprocess.run(["bash", str(tree / "scripts" / "run.sh")], env=no_sound_server(tmp_path),
+    env = {**no_sound_server(tmp_path), "TMPDIR": str(tmp_path)}  # where the demo leaves its folder
+    run = subprocess.run(["bash", str(tree / "scripts" / "run.sh")], env=env,
                          capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
     assert run.returncode == 0, run.stdout + run.stderr
     assert run.stderr == ""
@@ -52,6 +53,7 @@ def test_run_sh_without_a_sound_server_runs_the_demo(tmp_path: Path) -> None:
     found = re.fullmatch(r"The answer is in (/\S+answer\.wav) \((\d+\.\d) s\); the question was \S+\.",
                          lines[3])
     assert found and len(lines) == 4, lines
+    assert Path(found[1]).parent.parent == tmp_path
     answer, rate = load_wav(found[1])
     assert len(answer) / rate == pytest.approx(float(found[2]), abs=0.05)
     spans = active_spans(answer, rate)
