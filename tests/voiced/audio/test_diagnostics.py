@@ -12,6 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.support.headless import no_sound_server
 from tests.support.processes import DaemonProcess
 
@@ -56,6 +58,7 @@ def test_voiced_without_a_sound_server_logs_only_its_own_lines_at_debug(tmp_path
     assert any("PortAudio's device scan:" in line and "hidden" in line for line in logged)
 
 
+@pytest.mark.live  # a real voiced, though not through the fixtures
 def test_voicectl_devices_leaves_the_daemons_output_clean(tmp_path: Path) -> None:
     """A daemon on virtual devices runs without a sound server; `devices` scans PortAudio."""
     env = {**no_sound_server(tmp_path), "VOICED_LOGGING__LEVEL": "debug"}

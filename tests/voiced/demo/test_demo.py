@@ -39,6 +39,7 @@ def checkout(folder: Path) -> Path:
     return tree
 
 
+@pytest.mark.live  # a real voiced and its simulator, though not through the fixtures
 def test_run_sh_without_a_sound_server_runs_the_demo(tmp_path: Path) -> None:
     tree = checkout(tmp_path)
     env = {**no_sound_server(tmp_path), "TMPDIR": str(tmp_path)}  # where the demo leaves its folder
