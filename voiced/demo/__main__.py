@@ -62,7 +62,8 @@ def run_demo(folder: Path) -> int:
             if connection is None:
                 return daemon.wait() or 1
             answered = _follow(connection)
-            _call(control, "shutdown")
+            with contextlib.suppress(OSError):  # gone already, or stuck: terminated below
+                _call(control, "shutdown")
         with contextlib.suppress(subprocess.TimeoutExpired):
             daemon.wait(START_S)  # the speaker file is whole once voiced has stopped
         if not answered:
@@ -144,7 +145,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.check:
         return 0 if can_use_sound() else 1
-    return run_demo(Path(tempfile.mkdtemp(prefix="voiced-demo-")))
+    try:
+        return run_demo(Path(tempfile.mkdtemp(prefix="voiced-demo-")))
+    except KeyboardInterrupt:  # Ctrl-C: voiced was stopped on the way out
+        print(file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -99,3 +99,21 @@ def test_the_check_counts_virtual_devices_in_the_configuration(tmp_path: Path) -
     assert subprocess.run(check, env=virtual, capture_output=True, timeout=60).returncode == 0
     half = {**env, "VOICED_AUDIO__INPUT_DEVICE": "null"}
     assert subprocess.run(check, env=half, capture_output=True, timeout=60).returncode == 1
+
+
+@pytest.mark.live
+def test_ctrl_c_stops_the_demo_and_its_voiced_quietly(tmp_path: Path) -> None:
+    env = {**no_sound_server(tmp_path), "TMPDIR": str(tmp_path)}
+    demo = subprocess.Popen([str(ROOT / ".venv" / "bin" / "python"), "-m", "voiced.demo"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            stdin=subprocess.DEVNULL)
+    try:
+        assert demo.stdout is not None
+        assert demo.stdout.readline().startswith("you: ")
+        demo.send_signal(signal.SIGINT)
+        _, err = demo.communicate(timeout=30)
+    finally:
+        demo.kill()
+    assert (demo.returncode, err) == (130, "\n")
+    [folder] = tmp_path.glob("voiced-demo-*")
+    assert not (folder / "control.sock").exists(), "voiced was left running"
