@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.headless import VIRTUAL_DEVICES, no_sound
 from tests.support.processes import DaemonProcess, SimulatorProcess, daemon_env
 from tests.support.pulse import MissingAudioTool, PulseServer
 
@@ -15,13 +16,21 @@ AUDIO_FIXTURES = frozenset({"pulse"})
 it (``daemon``, ``start_voiced``, ...) depends on one of these."""
 
 
+LIVE_FIXTURES = frozenset({"simulator", "daemon", "start_voiced", "processes", "virtual_sound"})
+"""The fixtures that start real voiced and simulator processes (a few seconds a test)."""
+
+
 @pytest.hookimpl(tryfirst=True)  # before pytest's own hook deselects by `-m`
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark `audio` every test whose fixture closure reaches the sound server, so that
-    ``-m "not audio"`` can never run one by mistake nor a new test forget the mark."""
+    ``-m "not audio"`` can never run one by mistake nor a new test forget the mark; and
+    `live` every one that starts real processes through the fixtures."""
     for item in items:
-        if AUDIO_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+        fixtures = getattr(item, "fixturenames", ())
+        if AUDIO_FIXTURES.intersection(fixtures):
             item.add_marker(pytest.mark.audio)
+        if LIVE_FIXTURES.intersection(fixtures):
+            item.add_marker(pytest.mark.live)
 
 
 @pytest.fixture(scope="session")
@@ -42,6 +51,13 @@ def pulse() -> Iterator[PulseServer]:
 
 
 @pytest.fixture
+def virtual_sound(tmp_path: Path) -> dict[str, str]:
+    """For a daemon on virtual `null` devices with no sound server, what `pulse.env` is for
+    one on the suite's PulseAudio: `daemon_env(virtual_sound, simulator)`."""
+    return {**no_sound(tmp_path), **VIRTUAL_DEVICES}
+
+
+@pytest.fixture
 def simulator(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[SimulatorProcess]:
     """`python -m voiced.simulator --strict` for this test; fails the test if the daemon
     sent it any invalid event. `@pytest.mark.script({...})` gives its script and
@@ -58,12 +74,16 @@ def simulator(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Simula
 
 
 @pytest.fixture
-def daemon(tmp_path: Path, pulse: PulseServer, simulator: SimulatorProcess,
+def daemon(tmp_path: Path, simulator: SimulatorProcess,
            request: pytest.FixtureRequest) -> Iterator[DaemonProcess]:
-    """A real `voiced` talking to this test's simulator through the suite's PulseAudio,
-    listening when the test starts; `@pytest.mark.daemon_config("...")` gives its TOML."""
+    """A real `voiced` talking to this test's simulator, listening when the test starts;
+    `@pytest.mark.daemon_config("...")` gives its TOML. It plays and hears through the
+    suite's PulseAudio when the test asks for `pulse` too, else on virtual `null` devices
+    with no sound server (and the test runs in the fast loop, `-m "not audio"`)."""
     config = request.node.get_closest_marker("daemon_config")
-    process = DaemonProcess(tmp_path, daemon_env(pulse.env, simulator),
+    sound = request.getfixturevalue("pulse" if "pulse" in request.fixturenames else "virtual_sound")
+    sound = sound.env if isinstance(sound, PulseServer) else sound
+    process = DaemonProcess(tmp_path, daemon_env(sound, simulator),
                             config=config.args[0] if config else None)
     try:
         yield process

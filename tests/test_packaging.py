@@ -33,6 +33,7 @@ def test_a_plain_wheel_holds_the_commands_and_the_bundled_plugins(tmp_path: Path
     for plugin in (ROOT / "plugins").glob("[!_]*.py"):
         assert f"voiced_plugins/{plugin.name}" in names
     assert "voiced/simulator/__main__.py" in names and "voicectl/attach.py" in names
+    assert "voiced/demo/question.wav" in names
     assert not any(name.startswith("plugins/") for name in names)
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     scripts = zipfile.ZipFile(wheel).read(entry_points).decode()

@@ -47,6 +47,8 @@ output_modalities = ["audio"]             # ["audio"] (speech and its transcript
 [audio]
 # input_device = "usb"                    # example: PortAudio index or case-insensitive name substring
 # output_device = "pulse"                 # example; unset means the system default
+# input_device = "file:question.wav"     # virtual: a WAV played in real time, then silence ("?loop" repeats it)
+# output_device = "file:answer.wav"      # virtual: what voiced says, written as it plays; "null": nothing
 sample_rate = 24000                       # tried first; other device rates are resampled to 24 kHz
 channels = 1
 chunk_ms = 40                             # audio period: smaller is snappier, larger is cheaper

@@ -2,8 +2,9 @@
 
 - ``daemon``: just a voiced control socket (ControlServer in a thread), for the
   request commands' output and exit codes;
-- ``start_voiced``: a real voiced process and the simulator it talks to, over the
-  test's private PulseAudio, for the commands that need the real thing;
+- ``start_voiced``: a real voiced process and the simulator it talks to, on virtual
+  devices (over the test's private PulseAudio when it asks for ``pulse``), for the commands
+  that need the real thing;
 - ``tmux``: a private tmux server to run ``voicectl attach`` in and read its screen.
 """
 
@@ -24,8 +25,8 @@ import pydantic
 import pytest
 import trio
 
+from tests.support.headless import VIRTUAL_DEVICES, no_sound
 from tests.support.processes import DaemonProcess, SimulatorProcess, daemon_env
-from tests.support.pulse import PulseServer
 from voiced.control import ClientConnection, ControlServer, MethodRegistry, RpcError
 
 STATUS = {
@@ -146,11 +147,12 @@ def voicectl(env: dict[str, str]) -> Any:
 class Voiced:
     """A real voiced and its simulator; ``restart_daemon`` replaces the daemon on the same socket."""
 
-    def __init__(self, folder: Path, pulse: PulseServer, script: dict[str, Any] | None, config: str | None):
+    def __init__(self, folder: Path, sound: dict[str, str], script: dict[str, Any] | None,
+                 config: str | None) -> None:
         self.folder = folder
         self.config = config
         self.simulator = SimulatorProcess(folder, script)
-        self.env = daemon_env(pulse.env, self.simulator)
+        self.env = daemon_env(sound, self.simulator)
         self.daemon = DaemonProcess(folder, self.env, config=config)
 
     @property
@@ -183,12 +185,18 @@ class Voiced:
 
 
 @pytest.fixture
-def start_voiced(home: Path, pulse: PulseServer) -> Iterator[Callable[..., Voiced]]:
-    """Start a real voiced (and simulator) in ``home``: ``start_voiced(script=..., config=...)``."""
+def start_voiced(home: Path, request: pytest.FixtureRequest) -> Iterator[Callable[..., Voiced]]:
+    """Start a real voiced (and simulator) in ``home``: ``start_voiced(script=..., config=...)``.
+    It is on the suite's PulseAudio when the test asks for ``pulse`` too, else on virtual
+    ``null`` devices with no sound server."""
     started: list[Voiced] = []
+    if "pulse" in request.fixturenames:
+        sound: dict[str, str] = request.getfixturevalue("pulse").env
+    else:
+        sound = {**no_sound(home), **VIRTUAL_DEVICES}
 
     def start(script: dict[str, Any] | None = None, config: str | None = None) -> Voiced:
-        voiced = Voiced(home, pulse, script, config)
+        voiced = Voiced(home, sound, script, config)
         started.append(voiced)
         return voiced
 

@@ -35,7 +35,7 @@ def lines_of(stdout: str) -> dict[str, str]:
     return found
 
 
-def test_doctor_with_a_running_daemon_passes(start_voiced: Any) -> None:
+def test_doctor_with_a_running_daemon_passes(start_voiced: Any, pulse: PulseServer) -> None:
     voiced = start_voiced()
     started = time.monotonic()
     result = voiced.voicectl("doctor")

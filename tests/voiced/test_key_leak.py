@@ -22,7 +22,6 @@ from tests.support.processes import (
     daemon_env,
     wait_for,
 )
-from tests.support.pulse import PulseServer
 
 KEY_TAIL = SECRET_KEY[-10:]
 
@@ -49,10 +48,10 @@ def closed_port() -> int:
 
 @pytest.mark.parametrize("path", ["refused key (401)", "refused connection", "TLS failure"])
 def test_the_key_stays_out_of_every_error_path(
-        path: str, tmp_path: Path, pulse: PulseServer, processes: list) -> None:
+        path: str, tmp_path: Path, virtual_sound: dict[str, str], processes: list) -> None:
     refused_key = path.startswith("refused key")
     simulator = SimulatorProcess(tmp_path, None, *(["--api-key", "sk-another"] if refused_key else []))
-    env = daemon_env(pulse.env, simulator)
+    env = daemon_env(virtual_sound, simulator)
     host_port = simulator.base_url.split("//", 1)[1].split("/", 1)[0]
     if path == "refused connection":
         env["VOICED_API__BASE_URL"] = f"ws://127.0.0.1:{closed_port()}/v1"
@@ -100,7 +99,7 @@ def voiced_startup(daemon):
 
 
 def test_the_key_stays_out_of_a_conversation_and_everything_plugins_see(
-        tmp_path: Path, pulse: PulseServer, processes: list) -> None:
+        tmp_path: Path, virtual_sound: dict[str, str], processes: list) -> None:
     handler_file = tmp_path / "plugin-handler.log"
     env_file = tmp_path / "exec-hook-env.txt"
     dropins = tmp_path / "home" / ".config" / "voiced" / "plugins"
@@ -113,7 +112,7 @@ def test_the_key_stays_out_of_a_conversation_and_everything_plugins_see(
         f'"assistant.response.done" = ["sh", "-c", "env > {env_file}"]\n'
     )
     simulator = SimulatorProcess(tmp_path)
-    daemon = DaemonProcess(tmp_path, daemon_env(pulse.env, simulator), config=config)
+    daemon = DaemonProcess(tmp_path, daemon_env(virtual_sound, simulator), config=config)
     processes += [simulator, daemon]
     events = EventReader(daemon.socket)
     daemon.rpc("say", {"text": "What is the key?"})

@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 
 from tests.support.processes import DaemonProcess, EventReader, SimulatorProcess, daemon_env, wait_for
-from tests.support.pulse import PulseServer
 
 VOICED = str(Path(sys.executable).parent / "voiced")
 
@@ -66,12 +65,12 @@ def test_a_dotenv_cannot_send_the_key_over_plain_ws(tmp_path: Path) -> None:
 
 
 
-def test_busy_socket_refuses_a_second_daemon(tmp_path: Path, pulse: PulseServer,
+def test_busy_socket_refuses_a_second_daemon(tmp_path: Path, virtual_sound: dict[str, str],
                                              simulator: SimulatorProcess) -> None:
     (tmp_path / "first").mkdir()
-    first = DaemonProcess(tmp_path / "first", daemon_env(pulse.env, simulator))
+    first = DaemonProcess(tmp_path / "first", daemon_env(virtual_sound, simulator))
     try:
-        env = daemon_env(pulse.env, simulator)
+        env = daemon_env(virtual_sound, simulator)
         result = run_voiced(tmp_path, "--socket", str(first.socket), env=env)
         assert_one_line(result, 1, "already running")
         assert first.status()["state"] == "listening"  # the first one is untouched
@@ -79,25 +78,26 @@ def test_busy_socket_refuses_a_second_daemon(tmp_path: Path, pulse: PulseServer,
         first.terminate()
 
 
-def test_a_stale_socket_file_is_replaced(tmp_path: Path, pulse: PulseServer,
+def test_a_stale_socket_file_is_replaced(tmp_path: Path, virtual_sound: dict[str, str],
                                          simulator: SimulatorProcess) -> None:
     stale = tmp_path / "run" / "voiced" / "control.sock"
     stale.parent.mkdir(parents=True, mode=0o700)
     with socket.socket(socket.AF_UNIX) as sock:
         sock.bind(str(stale))  # bound, never listening: what a crashed daemon leaves
-    daemon = DaemonProcess(tmp_path, daemon_env(pulse.env, simulator))
+    daemon = DaemonProcess(tmp_path, daemon_env(virtual_sound, simulator))
     try:
         assert daemon.status()["state"] == "listening"
     finally:
         daemon.terminate()
 
 
-def test_sd_notify_ready_and_status(tmp_path: Path, pulse: PulseServer, simulator: SimulatorProcess) -> None:
+def test_sd_notify_ready_and_status(tmp_path: Path, virtual_sound: dict[str, str],
+                                    simulator: SimulatorProcess) -> None:
     address = tmp_path / "notify.sock"
     with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as listener:
         listener.bind(str(address))
         listener.settimeout(0.2)
-        env = {**daemon_env(pulse.env, simulator), "NOTIFY_SOCKET": str(address)}
+        env = {**daemon_env(virtual_sound, simulator), "NOTIFY_SOCKET": str(address)}
         daemon = DaemonProcess(tmp_path, env, wait_ready=False)
         messages: list[str] = []
 
@@ -114,9 +114,9 @@ def test_sd_notify_ready_and_status(tmp_path: Path, pulse: PulseServer, simulato
         wait_for(lambda: received("STOPPING=1"), 5, "STOPPING=1")
 
 
-def test_simulate_needs_no_key_and_answers(tmp_path: Path, pulse: PulseServer) -> None:
+def test_simulate_needs_no_key_and_answers(tmp_path: Path, virtual_sound: dict[str, str]) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("VOICED_", "OPENAI_"))}
-    env.update(pulse.env)
+    env.update(virtual_sound)
     daemon = DaemonProcess(tmp_path, env, "--simulate")
     try:
         assert daemon.status()["session"]["simulated"] is True

@@ -20,7 +20,6 @@ from tests.support.processes import (
     daemon_env,
     wait_for,
 )
-from tests.support.pulse import PulseServer
 
 UNIT = Path(__file__).parents[2] / "contrib" / "systemd" / "voiced.service"
 
@@ -40,13 +39,14 @@ def permissive_umask() -> Iterator[None]:
 
 
 def test_history_recordings_transcripts_and_the_log_are_the_users_alone(
-        tmp_path: Path, pulse: PulseServer, simulator: SimulatorProcess, permissive_umask: None) -> None:
+        tmp_path: Path, virtual_sound: dict[str, str], simulator: SimulatorProcess,
+        permissive_umask: None) -> None:
     """Guards [S]6: every file voiced and its bundled plugins write is 0600, in 0700
     folders, even started with umask 022 and with a data folder an older voiced left 0755."""
     data = tmp_path / "home" / ".local" / "share" / "voiced"
     data.mkdir(parents=True)
     data.chmod(0o755)
-    env = {k: v for k, v in daemon_env(pulse.env, simulator).items() if k != "JOURNAL_STREAM"}
+    env = {k: v for k, v in daemon_env(virtual_sound, simulator).items() if k != "JOURNAL_STREAM"}
     daemon = DaemonProcess(tmp_path, env, "--save-recordings")
     try:
         reader = EventReader(daemon.socket, topics=["assistant.response.done"])
@@ -73,7 +73,7 @@ def test_history_recordings_transcripts_and_the_log_are_the_users_alone(
 @pytest.mark.simulator_args("--api-key", SECRET_KEY)
 @pytest.mark.parametrize("variable", ["OPENAI_API_KEY", "VOICED_API__KEY"])
 def test_the_key_leaves_the_environment_and_a_reload_keeps_it(
-        tmp_path: Path, pulse: PulseServer, simulator: SimulatorProcess, variable: str) -> None:
+        tmp_path: Path, virtual_sound: dict[str, str], simulator: SimulatorProcess, variable: str) -> None:
     """Guards [S]15: once read, the key is gone from the daemon's environment (plugins,
     child processes and /proc/PID/environ never carry it), yet a reload still has it: the
     next session, on a simulator that takes only that key, is accepted."""
@@ -82,7 +82,7 @@ def test_the_key_leaves_the_environment_and_a_reload_keeps_it(
     plugins.mkdir(parents=True, mode=0o755)
     (plugins / "snoop.py").write_text(f"import os\nopen({str(seen)!r}, 'w').write(repr(dict(os.environ)))\n")
     (plugins / "snoop.py").chmod(0o644)
-    env = {k: v for k, v in daemon_env(pulse.env, simulator).items() if k != "OPENAI_API_KEY"}
+    env = {k: v for k, v in daemon_env(virtual_sound, simulator).items() if k != "OPENAI_API_KEY"}
     daemon = DaemonProcess(tmp_path, {**env, variable: SECRET_KEY})
     try:
         assert "XDG_RUNTIME_DIR" in seen.read_text() and SECRET_KEY not in seen.read_text()

@@ -12,7 +12,6 @@ import sys
 from pathlib import Path
 
 from tests.support.processes import DaemonProcess, SimulatorProcess, daemon_env, wait_for
-from tests.support.pulse import PulseServer
 
 
 class NotifyListener:
@@ -31,10 +30,10 @@ class NotifyListener:
         return any(needle in m.split("\n") for m in self.messages)
 
 
-def test_ready_status_watchdog_and_stopping(tmp_path: Path, pulse: PulseServer,
+def test_ready_status_watchdog_and_stopping(tmp_path: Path, virtual_sound: dict[str, str],
                                             simulator: SimulatorProcess) -> None:
     listener = NotifyListener(tmp_path / "notify.sock")
-    env = {**daemon_env(pulse.env, simulator), "NOTIFY_SOCKET": str(listener.path),
+    env = {**daemon_env(virtual_sound, simulator), "NOTIFY_SOCKET": str(listener.path),
            "WATCHDOG_USEC": "400000"}
     daemon = DaemonProcess(tmp_path, env, wait_ready=False)
     try:
@@ -50,8 +49,8 @@ def test_ready_status_watchdog_and_stopping(tmp_path: Path, pulse: PulseServer,
 
 
 def test_sighup_reloads_the_configuration_into_the_session(
-        tmp_path: Path, pulse: PulseServer, simulator: SimulatorProcess) -> None:
-    daemon = DaemonProcess(tmp_path, daemon_env(pulse.env, simulator),
+        tmp_path: Path, virtual_sound: dict[str, str], simulator: SimulatorProcess) -> None:
+    daemon = DaemonProcess(tmp_path, daemon_env(virtual_sound, simulator),
                            config="[audio]\nvad_threshold = 0.5\n")
     try:
         (tmp_path / "config.toml").write_text("[audio]\nvad_threshold = 0.8\n")
@@ -80,13 +79,13 @@ os.execv(sys.argv[2], sys.argv[2:])
 
 
 def test_socket_activation_serves_the_inherited_socket(
-        tmp_path: Path, pulse: PulseServer, simulator: SimulatorProcess) -> None:
+        tmp_path: Path, virtual_sound: dict[str, str], simulator: SimulatorProcess) -> None:
     path = tmp_path / "activated.sock"
     listening = socket.socket(socket.AF_UNIX)
     listening.bind(str(path))
     listening.listen()
     voiced = str(Path(sys.executable).parent / "voiced")
-    env = {**daemon_env(pulse.env, simulator), "LISTEN_FDS": "1", "HOME": str(tmp_path),
+    env = {**daemon_env(virtual_sound, simulator), "LISTEN_FDS": "1", "HOME": str(tmp_path),
            "XDG_RUNTIME_DIR": str(tmp_path)}
     process = subprocess.Popen(
         [sys.executable, "-c", LAUNCH, str(listening.fileno()), voiced, "--socket", str(path)],

@@ -36,7 +36,7 @@ import pyaudio
 import trio
 
 from voiced.audio.capture import QUIET_BATCH_MS, STANDBY_QUIET_BATCH_MS, Capture
-from voiced.audio.devices import Device, DeviceError, choose_device, list_devices, open_stream
+from voiced.audio.devices import Device, DeviceError, Stream, choose_device, open_stream, scan_for
 from voiced.audio.echo import EchoControl
 from voiced.audio.levels import voice_floor_dbfs
 from voiced.audio.playback import Playback
@@ -85,8 +85,8 @@ class Audio:
     def __init__(self, config: AudioConfig) -> None:
         self.config = config
         self._pa: pyaudio.PyAudio | None = None
-        self._in_stream: pyaudio.Stream | None = None
-        self._out_stream: pyaudio.Stream | None = None
+        self._in_stream: Stream | None = None
+        self._out_stream: Stream | None = None
         self._output_running = False
         self._out_rate = self._in_rate = 0
         self.input: Device | None = None
@@ -170,12 +170,12 @@ class Audio:
 
     @serialised
     def _open_streams(self) -> None:
-        """A new PortAudio instance (a fresh device scan) and both streams, not started."""
+        """A new PortAudio instance (a fresh device scan; none for two virtual devices) and both
+        streams, not started."""
         name_streams()
-        self._pa = pyaudio.PyAudio()
-        devices = list_devices(self._pa)
-        self.input = choose_device(devices, self.config.input_device, "input")
-        self.output = choose_device(devices, self.config.output_device, "output")
+        self._pa, devices = scan_for(self.config.input_device, self.config.output_device)
+        self.input = choose_device(devices, self.config.input_device, "input", previous=self.input)
+        self.output = choose_device(devices, self.config.output_device, "output", previous=self.output)
         rate = self.config.sample_rate
         self._out_stream, self._out_rate = open_stream(self._pa, self.output, "output", rate=rate,
                                                        chunk_ms=OUTPUT_PERIOD_MS,
@@ -217,7 +217,7 @@ class Audio:
 
     def _switch_input(self, period_ms: int) -> None:
         """Replace the input stream by one with `period_ms` periods (from `supervise()`)."""
-        assert self.capture and self.input and self._pa and self._in_stream
+        assert self.capture and self.input and self._in_stream
         number = self._in_number + 1
         callback = functools.partial(self._input_callback, stream=number)
         self._in_stream, self._in_rate = replace_input(

@@ -17,7 +17,7 @@ from typing import Any
 import pyaudio
 
 from voiced.audio.capture import Capture
-from voiced.audio.devices import Device, DeviceError, list_devices, open_stream
+from voiced.audio.devices import Device, DeviceError, Stream, open_stream, start_portaudio
 from voiced.audio.portaudio import lock, serialised
 
 log = logging.getLogger("voiced.audio")
@@ -27,8 +27,8 @@ SPLICE_WAIT_S = 0.5
 new stream's periods when that is longer: the pulse plugin's first callback can be late)."""
 
 
-def replace_input(pa: pyaudio.PyAudio, device: Device, old: pyaudio.Stream, *, rate: int, period_ms: int,
-                  capture: Capture, number: int, callback: Callable[..., Any]) -> tuple[pyaudio.Stream, int]:
+def replace_input(pa: pyaudio.PyAudio | None, device: Device, old: Stream, *, rate: int, period_ms: int,
+                  capture: Capture, number: int, callback: Callable[..., Any]) -> tuple[Stream, int]:
     """Open input stream number `number` on `device` with `period_ms` periods, start it and
     close `old` once capture has taken over; the new stream and its rate. Raises
     DeviceError or OSError when it cannot open or start."""
@@ -64,7 +64,7 @@ def replace_input(pa: pyaudio.PyAudio, device: Device, old: pyaudio.Stream, *, r
     return stream, opened_at
 
 
-def close_stream(stream: pyaudio.Stream | None) -> None:
+def close_stream(stream: Stream | None) -> None:
     """Stop and close `stream` (call holding PortAudio's lock)."""
     if stream is None:
         return
@@ -79,8 +79,8 @@ def close_stream(stream: pyaudio.Stream | None) -> None:
 @serialised
 def available_devices() -> list[dict[str, Any]]:
     """Every PortAudio device, for `devices` (call from a worker thread)."""
-    pa = pyaudio.PyAudio()
+    pa, devices = start_portaudio()
     try:
-        return [device.as_dict() for device in list_devices(pa)]
+        return [device.as_dict() for device in devices]
     finally:
         pa.terminate()

@@ -80,10 +80,11 @@ def rss_kib(pid: int) -> int:
     raise AssertionError("no VmRSS")
 
 
-def test_the_daemon_recovers_from_every_fault(tmp_path: Path, pulse: PulseServer, processes: list) -> None:
+def test_the_daemon_recovers_from_every_fault(tmp_path: Path, virtual_sound: dict[str, str],
+                                              processes: list) -> None:
     args = [arg for fault in FAULTS for arg in ("--fault", fault)]
     simulator = SimulatorProcess(tmp_path, None, *args)
-    daemon = DaemonProcess(tmp_path, daemon_env(pulse.env, simulator))
+    daemon = DaemonProcess(tmp_path, daemon_env(virtual_sound, simulator))
     processes += [simulator, daemon]
     rounds, rss = 12, []
     for _ in range(rounds):
@@ -99,10 +100,10 @@ def test_the_daemon_recovers_from_every_fault(tmp_path: Path, pulse: PulseServer
 
 
 def test_a_fatal_error_stops_retrying_until_restart(
-        tmp_path: Path, pulse: PulseServer, processes: list) -> None:
+        tmp_path: Path, virtual_sound: dict[str, str], processes: list) -> None:
     simulator = SimulatorProcess(tmp_path, None, "--fault",
                                  "action=error,code=insufficient_quota,message=No quota left.,at_s=0.5")
-    daemon = DaemonProcess(tmp_path, daemon_env(pulse.env, simulator), wait_ready=False)
+    daemon = DaemonProcess(tmp_path, daemon_env(virtual_sound, simulator), wait_ready=False)
     processes += [simulator, daemon]
     daemon.wait_state("error", timeout=20)
     time.sleep(3.0)
@@ -117,9 +118,9 @@ def test_a_fatal_error_stops_retrying_until_restart(
 
 
 def test_refused_connections_are_retried_with_backoff(
-        tmp_path: Path, pulse: PulseServer, processes: list) -> None:
+        tmp_path: Path, virtual_sound: dict[str, str], processes: list) -> None:
     simulator = SimulatorProcess(tmp_path, None, "--refuse-connections", "3")
-    daemon = DaemonProcess(tmp_path, daemon_env(pulse.env, simulator), wait_ready=False)
+    daemon = DaemonProcess(tmp_path, daemon_env(virtual_sound, simulator), wait_ready=False)
     processes += [simulator, daemon]
     daemon.wait_state("listening", timeout=30)
     refused = [r["t"] for r in simulator.events("sim") if r["event"].get("type") == "sim.refused"]

@@ -1,0 +1,40 @@
+"""A machine with no sound server, as a container, a CI runner or a server in a cupboard is."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+VIRTUAL_DEVICES = {"VOICED_AUDIO__INPUT_DEVICE": "null", "VOICED_AUDIO__OUTPUT_DEVICE": "null"}
+"""A daemon's settings for virtual devices: silence in, nothing out, paced by the clock."""
+
+
+def no_sound(folder: Path) -> dict[str, str]:
+    """The variables that leave a process no sound server to find (nor start), with its
+    runtime files under `folder`: to lay over an environment."""
+    run = folder / "run"
+    run.mkdir(mode=0o700, exist_ok=True)
+    client_conf = folder / "pulse-client.conf"
+    client_conf.write_text("autospawn = no\n")
+    return {
+        "PULSE_SERVER": f"unix:{folder}/no-sound-server",
+        "PULSE_CLIENTCONFIG": str(client_conf),
+        "PULSE_RUNTIME_PATH": str(run / "pulse"),
+    }
+
+
+def no_sound_server(folder: Path) -> dict[str, str]:
+    """An environment whose processes find no sound server (and start none), with their own
+    home and runtime folder under `folder`, and no voiced or OpenAI settings of the caller's."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("VOICED_", "OPENAI_", "PULSE_", "JACK_", "ALSA_"))}
+    env.update(no_sound(folder))
+    env.update({
+        "HOME": str(folder / "home"),
+        "XDG_CONFIG_HOME": str(folder / "home" / ".config"),
+        "XDG_DATA_HOME": str(folder / "home" / ".local" / "share"),
+        "XDG_STATE_HOME": str(folder / "home" / ".local" / "state"),
+        "XDG_RUNTIME_DIR": str(folder / "run"),
+        "PYTHONUNBUFFERED": "1",
+    })
+    return env
