@@ -239,8 +239,9 @@ class Bridge:
                 arbitrating = bool(others)
                 log.info("mqtt: %s", f"other rooms online ({', '.join(others)}): the loudest answers"
                          if arbitrating else "no other room online: this one answers at once")
-                await trio.to_thread.run_sync(self._daemon.listening.set_arbiter,
-                                              self.claim if arbitrating else None)
+                with contextlib.suppress(trio.RunFinishedError):  # the daemon is stopping
+                    await trio.to_thread.run_sync(self._daemon.listening.set_arbiter,
+                                                  self.claim if arbitrating else None)
 
     def claim(self, loudness_dbfs: float, decide: Callable[[bool], None]) -> None:
         """The daemon's wake arbiter (called on the daemon's thread): publish our claim and
