@@ -124,7 +124,6 @@ tls = false
 # node_id = "kitchen"                     # example; default: the host name reduced to a-z 0-9 _ -
 discovery_prefix = "homeassistant"
 # base_topic = "voiced/kitchen"           # example; default: voiced/<node_id>
-rooms = false                             # several voiced on this broker: only the loudest answers (README "Several rooms")
 """
 
 if __name__ == "__main__":

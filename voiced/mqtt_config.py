@@ -56,7 +56,6 @@ class MqttConfig(BaseModel):
     discovery_prefix: Annotated[str, AfterValidator(_topic)] = "homeassistant"
     base_topic: Annotated[str, AfterValidator(_topic)] | None = Field(
         None, description="default: voiced/<node_id>")
-    rooms: bool = Field(False, description="several voiced share this broker: only the loudest answers")
 
     @property
     def topic(self) -> str:

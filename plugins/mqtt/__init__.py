@@ -49,18 +49,15 @@ def voiced_startup(daemon: DaemonAPI) -> None:
         status_line = None
         return
     _bridge = Bridge(config, daemon, version=_version(), report=_report)
-    _bridge.start()
-    if config.rooms:
-        daemon.listening.set_arbiter(_bridge.claim)
+    _bridge.start()  # it hands the daemon its wake arbiter while other rooms are online
 
 
 @hookimpl
 def voiced_shutdown(daemon: DaemonAPI) -> None:
     global _bridge
     if _bridge is not None:
-        if _bridge.config.rooms:
-            daemon.listening.set_arbiter(None)
         _bridge.stop()
+        daemon.listening.set_arbiter(None)
         _bridge = None
 
 

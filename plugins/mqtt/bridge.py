@@ -24,6 +24,7 @@ from voiced.plugin_host import DaemonAPI, StatusLine
 from .commands import BadPayload, Command, parse
 from .connection import Connection, Refused
 from .discovery import COMMANDS, OFFLINE, ONLINE, Topics, discovery_payload
+from .presence import NODES, NODES_TOPIC, Presence, node_entry, node_topic
 from .rooms import CLAIMS_TOPIC, WINDOW_S, RoomClaim, Rooms, parse_claim
 
 log = logging.getLogger("voiced.plugins.mqtt")
@@ -72,6 +73,8 @@ class Bridge:
         self._commands_send, self._commands = trio.open_memory_channel[tuple[str, bytes]](INBOX)
         self._rng = random.Random()
         self._rooms = Rooms(config.node_id)
+        self._presence = Presence(config.node_id)
+        self._presence_moved: trio.Event | None = None
         self._nursery: trio.Nursery | None = None
 
     # -- any thread ---------------------------------------------------------------------
@@ -106,6 +109,7 @@ class Bridge:
 
     async def _main(self) -> None:
         self._token = trio.lowlevel.current_trio_token()
+        self._presence_moved = trio.Event()
         self._started.set()
         with self._scope:
             try:
@@ -114,6 +118,7 @@ class Bridge:
                     nursery.start_soon(self._follow_daemon)
                     nursery.start_soon(self._follow_settings)
                     nursery.start_soon(self._run_commands)
+                    nursery.start_soon(self._follow_presence)
                     await self._stay_connected()
             finally:
                 if self._connection is not None:
@@ -144,6 +149,8 @@ class Bridge:
                 self._trouble(f"the connection to the broker {self._where} was lost; reconnecting", failures)
             finally:
                 self._connection = None
+                if self._presence.forget():
+                    self._others_moved()
             await trio.sleep(retry_delay(failures, self._rng))
 
     def _trouble(self, message: str, failures: int) -> None:
@@ -155,10 +162,11 @@ class Bridge:
         connection = self._connection
         assert connection is not None
         log.info("mqtt: connected to %s as %s", self._where, self.config.node_id)
-        self._report(StatusLine(True, f"connected to {self._where} as {self.config.node_id}"))
+        self._report_connected()
         connection.publish(self.topics.availability, ONLINE, retain=True)
-        rooms = [CLAIMS_TOPIC] if self.config.rooms else []
-        connection.subscribe([self.topics.home_assistant_status, *map(self.topics.command, COMMANDS), *rooms])
+        connection.publish(node_topic(self.config.node_id), node_entry(self.topics.availability), retain=True)
+        connection.subscribe([self.topics.home_assistant_status, *map(self.topics.command, COMMANDS),
+                              CLAIMS_TOPIC, NODES_TOPIC])
         self._announce()
 
     def _announce(self) -> None:
@@ -175,6 +183,16 @@ class Bridge:
             self._connection.publish(self.topics.state, json.dumps(self._state), retain=True)
 
     def _message(self, topic: str, payload: bytes) -> None:
+        if topic.startswith(NODES):
+            follow = self._presence.listed(topic, payload)
+            if follow is not None and self._connection is not None:
+                self._connection.subscribe([follow])
+            self._others_moved()  # a node forgotten, or one that moved, is no longer online
+            return
+        if self._presence.follows(topic):
+            if self._presence.available(topic, payload):
+                self._others_moved()
+            return
         if topic == CLAIMS_TOPIC:
             claim = parse_claim(payload)
             defence = None if claim is None else self._rooms.heard(claim)
@@ -197,6 +215,34 @@ class Bridge:
 
     # -- several rooms ----------------------------------------------------------------------
 
+    def _report_connected(self) -> None:
+        others = self._presence.others_online
+        rooms = f"; other rooms online: {', '.join(others)}" if others else "; the only voiced on the broker"
+        self._report(StatusLine(True, f"connected to {self._where} as {self.config.node_id}{rooms}"))
+
+    def _others_moved(self) -> None:
+        if self._presence_moved is not None:
+            self._presence_moved.set()
+
+    async def _follow_presence(self) -> None:
+        """Hand the daemon our claims only while another voiced is online: a voiced alone on
+        the broker wakes at once, without the claim window."""
+        arbitrating = False
+        while True:
+            assert self._presence_moved is not None
+            await self._presence_moved.wait()
+            self._presence_moved = trio.Event()
+            if self._connection is not None:
+                self._report_connected()
+            others = self._presence.others_online
+            if bool(others) != arbitrating:
+                arbitrating = bool(others)
+                log.info("mqtt: %s", f"other rooms online ({', '.join(others)}): the loudest answers"
+                         if arbitrating else "no other room online: this one answers at once")
+                with contextlib.suppress(trio.RunFinishedError):  # the daemon is stopping
+                    await trio.to_thread.run_sync(self._daemon.listening.set_arbiter,
+                                                  self.claim if arbitrating else None)
+
     def claim(self, loudness_dbfs: float, decide: Callable[[bool], None]) -> None:
         """The daemon's wake arbiter (called on the daemon's thread): publish our claim and
         decide once the window has passed. Without a broker, this room answers at once."""
@@ -209,7 +255,7 @@ class Bridge:
             decide(True)
 
     def _claim(self, loudness_dbfs: float, decide: Callable[[bool], None]) -> None:
-        if self._connection is None or self._nursery is None:
+        if self._connection is None or self._nursery is None or not self._presence.others_online:
             decide(True)
             return
         ours, made_at = self._rooms.ours(loudness_dbfs)

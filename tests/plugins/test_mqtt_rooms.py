@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from plugins.mqtt.presence import node_entry
 from plugins.mqtt.rooms import DEFEND_S, WINDOW_S, RoomClaim, Rooms, parse_claim, winner
 from tests.support.mosquitto import Broker, HomeAssistant
 from tests.support.processes import DaemonProcess, SimulatorProcess, daemon_env, wait_for
@@ -16,6 +20,22 @@ from tests.support.signals import silence, speak
 from voiced.pcm import WIRE_RATE as RATE
 
 SECOND_MIC = "voiced_mic2"
+HALL = "voiced/hall/availability"
+ALONE = "the only voiced on the broker"
+FAKE_NODE = """
+import sys, time
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
+client = paho.Client(CallbackAPIVersion.VERSION2, client_id="voiced-hall")
+client.will_set(sys.argv[2], "offline", qos=1, retain=True)
+client.connect("127.0.0.1", int(sys.argv[1]))
+client.loop_start()
+client.publish("voiced/nodes/hall", sys.argv[3], qos=1, retain=True).wait_for_publish(10)
+client.publish(sys.argv[2], "online", qos=1, retain=True).wait_for_publish(10)
+print("online", flush=True)
+time.sleep(600)
+"""
+"""Another voiced, as far as the broker can tell: its entry, "online", and a last will."""
 
 
 def test_the_loudest_wins_and_a_tie_goes_to_the_lower_node_id() -> None:
@@ -64,6 +84,30 @@ def test_a_claim_round_trips() -> None:
         assert parse_claim(claim.payload().encode()) == claim
 
 
+def room_config(broker: Broker, node: str) -> str:
+    """A voiced in wake mode on `broker`: nothing says that other rooms may share it."""
+    return (f'[listen]\nmode = "wake"\ncues = false\n[mqtt]\nhost = "127.0.0.1"\n'
+            f'port = {broker.port}\nnode_id = "{node}"\n')
+
+
+def start_alone(tmp_path: Path, sound: dict[str, str], broker: Broker,
+                processes: list) -> tuple[SimulatorProcess, DaemonProcess]:
+    """The kitchen's voiced, in standby, knowing no other room online."""
+    simulator = SimulatorProcess(tmp_path)
+    daemon = DaemonProcess(tmp_path, daemon_env(sound, simulator), config=room_config(broker, "kitchen"),
+                           wait_ready=False)
+    processes += [simulator, daemon]
+    daemon.wait_state("standby", timeout=20)
+    wait_for(lambda: ALONE in mqtt_status(daemon), 20, "the kitchen to be alone")
+    return simulator, daemon
+
+
+def mqtt_status(daemon: DaemonProcess) -> str:
+    plugins = {p["name"]: p for p in daemon.rpc("plugins")["result"]["plugins"]}
+    line = plugins["mqtt"]["status_line"]
+    return str(line["text"]) if line else ""
+
+
 @pytest.fixture
 def second_mic(pulse: PulseServer) -> Iterator[str]:
     pulse.load_sink(SECOND_MIC)
@@ -82,9 +126,7 @@ def test_two_rooms_hear_one_utterance_and_only_the_louder_answers(
             folder.mkdir()
             simulators[node] = SimulatorProcess(folder)
             env = {**daemon_env(pulse.env, simulators[node]), "PULSE_SOURCE": source}
-            config = (f'[listen]\nmode = "wake"\ncues = false\n[mqtt]\nhost = "127.0.0.1"\n'
-                      f'port = {broker.port}\nnode_id = "{node}"\nrooms = true\n')
-            daemons[node] = DaemonProcess(folder, env, config=config, wait_ready=False)
+            daemons[node] = DaemonProcess(folder, env, config=room_config(broker, node), wait_ready=False)
             processes += [simulators[node], daemons[node]]
         for node, daemon in daemons.items():
             daemon.wait_state("standby", timeout=20)
@@ -106,4 +148,52 @@ def test_two_rooms_hear_one_utterance_and_only_the_louder_answers(
         assert len(appended) >= len(speech) * 0.5, "the kitchen lost the words that woke it"
         watcher.stop()
     finally:
+        broker.stop()
+
+
+def test_a_voiced_alone_on_the_broker_wakes_at_once_without_a_claim(
+        tmp_path: Path, pulse: PulseServer, processes: list) -> None:
+    broker = Broker(tmp_path)
+    watcher = HomeAssistant(broker)
+    try:
+        watcher.publish("voiced/nodes/hall", node_entry(HALL), retain=True)  # a room switched off
+        watcher.publish(HALL, "offline", retain=True)
+        simulator, daemon = start_alone(tmp_path, pulse.env, broker, processes)
+        assert watcher.wait("voiced/nodes/kitchen") == [node_entry("voiced/kitchen/availability").encode()]
+
+        speech = np.concatenate([speak("Computer, what is the weather like today?", rate=RATE), silence(1.0)])
+        pulse.play(MIC_SINK, speech).wait(20)
+        wait_for(lambda: simulator.sent("response.done"), 30, "the kitchen to answer")
+        assert watcher.on("voiced/claims") == [], "a voiced alone claimed its wake"
+        assert "claim" not in daemon.log_file().read_text(), "the wake waited for a verdict"
+        appended, _ = simulator.appended_audio()
+        assert len(appended) >= len(speech) * 0.5, "the kitchen lost the words that woke it"
+        watcher.stop()
+    finally:
+        broker.stop()
+
+
+def test_a_room_that_dies_ends_the_arbitration_through_its_last_will(
+        tmp_path: Path, virtual_sound: dict[str, str], processes: list) -> None:
+    broker = Broker(tmp_path)
+    hall: subprocess.Popen[str] | None = None
+    try:
+        _, daemon = start_alone(tmp_path, virtual_sound, broker, processes)
+
+        hall = subprocess.Popen([sys.executable, "-c", FAKE_NODE, str(broker.port), HALL, node_entry(HALL)],
+                                stdout=subprocess.PIPE, text=True)
+        assert hall.stdout is not None and hall.stdout.readline() == "online\n"
+        wait_for(lambda: "other rooms online: hall" in mqtt_status(daemon), 20, "the hall to be seen")
+        log = daemon.log_file()
+        wait_for(lambda: "other rooms online (hall): the loudest" in log.read_text(), 20, "arbitration")
+
+        hall.send_signal(signal.SIGKILL)  # no goodbye: only the broker's last will says it is gone
+        hall.wait(10)
+        wait_for(lambda: ALONE in mqtt_status(daemon), 60, "the hall's last will")
+        wait_for(lambda: "no other room online: this one answers at once" in log.read_text(), 20,
+                 "the arbitration to end")
+    finally:
+        if hall is not None and hall.poll() is None:
+            hall.kill()
+            hall.wait(10)
         broker.stop()
