@@ -38,6 +38,12 @@ def _absolute(path: Path) -> Path:
     return path
 
 
+def _readable(path: Path) -> Path:
+    if not path.is_file():
+        raise ValueError(f"{path} is not a file")
+    return path
+
+
 class MqttConfig(BaseModel):
     """The broker, who voiced is on it, and where its topics live."""
 
@@ -48,7 +54,7 @@ class MqttConfig(BaseModel):
     username: str | None = None
     password: SecretStr | None = None
     tls: bool = False
-    ca_file: Annotated[Path, AfterValidator(_absolute)] | None = Field(
+    ca_file: Annotated[Path, AfterValidator(_absolute), AfterValidator(_readable)] | None = Field(
         None, description="CA certificates for tls; unset: the system's")
     node_id: Annotated[str, AfterValidator(_node_id)] = Field(
         default_factory=lambda: node_id_of(socket.gethostname()),

@@ -128,9 +128,10 @@ class Bridge:
     async def _stay_connected(self) -> None:
         failures = 0
         while True:
-            connection = Connection(self.config, will_topic=self.topics.availability, will_payload=OFFLINE,
-                                    on_connected=self._connected, on_message=self._message)
             try:
+                connection = Connection(self.config, will_topic=self.topics.availability,
+                                        will_payload=OFFLINE, on_connected=self._connected,
+                                        on_message=self._message)
                 await connection.open()
                 self._connection = connection
                 await connection.serve()

@@ -111,6 +111,10 @@ class Connection:
     async def _read(self) -> None:
         while await self._ready(trio.lowlevel.wait_readable):
             self._check(self.client.loop_read())
+            # Over TLS the rest of a record is decrypted already and sits in the SSL object,
+            # not the kernel: the socket would not turn readable for it (as paho's own loop knows).
+            while not self._closed.is_set() and self._pending():
+                self._check(self.client.loop_read())
 
     async def _write(self) -> None:
         while True:
@@ -118,6 +122,10 @@ class Connection:
             if not await self._ready(trio.lowlevel.wait_writable):
                 return
             self._check(self.client.loop_write())
+
+    def _pending(self) -> bool:
+        pending = getattr(self._sock, "pending", None)
+        return bool(pending()) if pending is not None else False
 
     async def _ready(self, wait: Callable[[socket.socket], Awaitable[None]]) -> bool:
         """Wait until the socket is ready; False once paho has closed it (a callback inside

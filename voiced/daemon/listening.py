@@ -239,8 +239,12 @@ class Listening:
         self._when_quiet(sleep_now_quiet)
 
     def set_mode(self, mode: Mode) -> None:
-        """Another listening mode until the next reload (Home Assistant's select): as a reload would."""
-        if mode != self.settings.mode:
+        """Another listening mode until the next reload (Home Assistant's select): as a reload would.
+        Not to or from push-to-talk: its session has no turn detection, which only a reload sets."""
+        if "push_to_talk" in (mode, self.settings.mode) and mode != self.settings.mode:
+            log.warning("listening mode stays %s: push-to-talk is switched in the configuration",
+                        self.settings.mode)
+        elif mode != self.settings.mode:
             log.info("listening mode is now %s", mode)
             self.reconfigure(dataclasses.replace(self.settings, mode=mode))
 

@@ -47,7 +47,7 @@ from .reloading import needs_restart, reconnect_needed
 from .session_settings import session_from_settings
 from .sessions import Connect, SessionKeeper, Target
 from .tool_methods import register_tool_methods
-from .volume import Volume
+from .volume import Volume, gain_for
 
 log = logging.getLogger("voiced")
 
@@ -151,6 +151,7 @@ class Daemon:
         """Start every part in the nursery; raise what stops start-up before READY."""
         nursery = self._nursery
         nursery.start_soon(self._handle_signals)
+        await nursery.start(self.volume.run)  # the saved level, before a client can set another
         await nursery.start(self.control.serve)
         await nursery.start(self.plugins.run)
         await nursery.start(self.tools.run)
@@ -160,7 +161,7 @@ class Daemon:
             self._simulator_url = await nursery.start(Simulator().serve)
         self.url = self._realtime_url()
         await self.audio.open(on_drained=self._playback_drained, on_item_started=self._first_sample_played)
-        await nursery.start(self.volume.run)
+        self._set_gain(gain_for(self.volume.level))
         self._record_what_is_played()
         nursery.start_soon(self.audio.supervise, self._audio_trouble)
         self.listening.start()

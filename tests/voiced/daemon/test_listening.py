@@ -313,3 +313,24 @@ def test_reloaded_plugins_bring_new_detectors_into_standby() -> None:
         assert second.closed
 
     run(test)
+
+
+def test_home_assistant_cannot_switch_to_or_from_push_to_talk() -> None:
+    """Guards a review finding: with push-to-talk configured, the session has no turn detection;
+    Home Assistant's select switching to "always" left it so, and no turn ever ended. The select
+    switches between always and wake only; push-to-talk changes with the configuration."""
+    room = Room(ListenSettings(mode="push_to_talk"))
+
+    async def test(nursery: trio.Nursery) -> None:
+        listening = room.listening(nursery)
+        listening.start()
+        listening.set_mode("always")
+        assert listening.mode == "push_to_talk"
+        always = Room(ListenSettings(mode="always")).listening(nursery)
+        always.start()
+        always.set_mode("push_to_talk")
+        assert always.mode == "always"
+        always.set_mode("wake")
+        assert always.mode == "wake"
+
+    run(test)
