@@ -11,12 +11,11 @@ the remedy:
   played, fed with a reference in step with the microphone
   (`voiced.audio.reference.SoundingTimeline`); what is left passes when the canceller
   removed much less of the frame than it removes of the echo alone
-  (`voiced.audio.gate.ResidualGate`). AEC3's suppressor takes a voice's first syllables
-  down with the echo, so a frame whose spectrum holds more than the echo can explain
-  (`voiced.audio.doubletalk`) goes as the microphone heard it: the server hears the user
-  over the echo, from their first syllable. Until the canceller has shown what it
-  removes (from a cold start: 1.3 s of echo), where the played audio is new to it (after
-  a silence) and where it stops, the energy gate decides on what is left.
+  (`voiced.audio.gate.ResidualGate`), so the user passes from their first syllables even
+  under a louder echo (frames that are the user beyond doubt go as heard: AEC3's
+  suppressor takes the first syllables down with the echo). Until the canceller has
+  shown what it removes (from a cold start: 1.3 s of echo), where the played audio is
+  new to it (after a silence) and where it stops, the energy gate decides on what is left.
 
 The wake and standby cues are kept apart from all of this (`voiced.audio.cues`): their
 echo is taken out tone by tone, so the words the user is still saying as the wake
@@ -36,7 +35,6 @@ from typing import Any, Literal
 
 from voiced.audio.aec import EchoCanceller, EchoCancellerUnavailable
 from voiced.audio.cues import CueEcho
-from voiced.audio.doubletalk import DoubleTalkDetector
 from voiced.audio.gate import LEAD_S, SILENT_DBFS, TAIL_S, EchoGate, ResidualGate
 from voiced.audio.levels import level_dbfs
 from voiced.audio.reference import PlayedAudio, SoundingTimeline
@@ -90,9 +88,6 @@ class EchoControl:
         """Frames that carried sound and were sent as silence."""
         self.frames_cancelled = 0
         self.cue_echo = CueEcho(played.rate)
-        self.doubletalk = DoubleTalkDetector(WIRE_RATE)
-        self._user_heard = False
-        """The double-talk detector heard the user over the echo in the frame at hand."""
         self._cue_span = (-1.0, -1.0)
         """When the latest cue sounded: first and last moment (monotonic)."""
 
@@ -133,8 +128,6 @@ class EchoControl:
                 certain = self.residual.certain(heard_db, level_db)
                 if passed and certain and len(heard) == len(pcm):
                     pcm = heard
-            if self._user_heard and len(heard) == len(pcm) and not self.gate.stopping(heard_start, heard_end):
-                passed, pcm = True, heard  # the user talks over the echo: the server hears both
             self.residual.learn(heard_db, level_db, heard_end - heard_start, passed)
         if passed:
             return pcm
@@ -158,7 +151,6 @@ class EchoControl:
     def _cancel(self, pcm: bytes, heard_start: float, heard_end: float) -> bytes:
         assert self.canceller is not None
         reference = self._reference.take(heard_end, len(pcm) // 2)  # asleep too: it keeps in step
-        self._user_heard = False
         if self.gate.audible_until + self.gate.tail_s + AEC_IDLE_S < heard_start:
             if self.aec_active:
                 self.aec_active = False
@@ -169,8 +161,6 @@ class EchoControl:
         self.aec_active = True
         self.canceller.played(reference)
         self.frames_cancelled += 1
-        if len(pcm) == len(reference):
-            self._user_heard = self.doubletalk.user(pcm, reference)
         return self.canceller.cancel(pcm)
 
     @staticmethod

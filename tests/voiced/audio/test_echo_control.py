@@ -87,7 +87,8 @@ def test_the_echo_is_removed_and_the_user_kept(scene: dict[str, np.ndarray], mod
     assert not loud_frames(assistant_alone), "echo got through"
     over = slice(4 * RATE, 6 * RATE)
     user_over = out[over][: RATE]  # the first second: a real barge-in stops the playback by then
-    assert len(loud_frames(user_over)) >= 0.4 * len(loud_frames(scene["user"][over][:RATE]))
+    # the energy gate decides after a silence and at a stop: some of those frames go
+    assert len(loud_frames(user_over)) >= 0.35 * len(loud_frames(scene["user"][over][:RATE]))
     alone = slice(len(scene["echo"]) + round((TAIL_S + AEC_IDLE_S + 0.5) * RATE), len(out))
     assert np.array_equal(out[alone], scene["heard"][alone]), "without playback frames pass untouched"
     correlation, _ = envelope_similarity(scene["user"][over], out[over], RATE, max_lag_s=0.05)
