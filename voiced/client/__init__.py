@@ -23,7 +23,7 @@ from contextlib import asynccontextmanager
 
 import anyio
 
-from voiced.realtime.connection import SessionEnded
+from voiced.realtime.endings import SessionEnded
 
 from .options import resolve
 from .session import InvalidEvent, Session

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import ValidationError
@@ -18,7 +18,7 @@ class Options:
     """Where to connect, with which key, and the first `session.update`'s session."""
 
     url: str
-    key: str
+    key: str = field(repr=False)  # a secret: never in a repr, a log line or a traceback's text
     timeout: float
     session: dict[str, Any]
 

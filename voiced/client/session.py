@@ -16,6 +16,7 @@ import contextlib
 import json
 import logging
 import math
+from functools import partial
 from typing import Any, Literal
 
 import anyio
@@ -25,9 +26,10 @@ from anyio.streams.memory import MemoryObjectSendStream
 from voiced.conversation import Action, Conversation, Message, Publish, Send, StopPlayback
 from voiced.exceptions import innermost
 from voiced.pcm import SAMPLE_BYTES
-from voiced.realtime.connection import MAX_MESSAGE_BYTES, PING_INTERVAL_S, SessionEnded, parse_server_message
+from voiced.realtime.connection import MAX_MESSAGE_BYTES, parse_server_message
+from voiced.realtime.endings import SessionEnded, explain, is_rollover, keep_alive, raise_if_expired
 from voiced.realtime.protocol import ClientEvent, ServerError, ServerEvent, normalise
-from voiced.realtime.websocket import HandshakeRefused, WebSocket, WebSocketClosed, open_websocket
+from voiced.realtime.websocket import WebSocket, WebSocketClosed, open_websocket
 from voiced.simulator.errors import ClientError
 from voiced.simulator.validation import check_client_event
 
@@ -35,8 +37,6 @@ from .options import Options
 
 log = logging.getLogger("voiced.client")
 
-ROLLOVER_CODE = 1001
-"""The close code of a session at its 60-minute cap (`going away`): reconnect and replay."""
 REPLAY_TURNS = 50
 _TURN_ROLES: dict[str, Literal["user", "assistant"]] = {
     "user.transcript.completed": "user", "assistant.transcript.completed": "assistant"}
@@ -167,7 +167,7 @@ class Session:
                         await self._apply(self._conversation.playback_drained())
                         await self._apply(self._conversation.connection_lost(ended.reason, fatal=ended.fatal))
                         self._open = anyio.Event()
-                        if ended.code == ROLLOVER_CODE and was_up:
+                        if is_rollover(ended) and was_up:
                             log.info("session rolled over (%s); reconnecting", ended)
                             await self._apply(self._conversation.hold())
                             continue
@@ -190,10 +190,10 @@ class Session:
                 self._websocket = websocket
                 await self._apply(self._conversation.connection_opened(replay))
                 async with anyio.create_task_group() as tasks:
-                    tasks.start_soon(self._keep_alive, websocket)
+                    tasks.start_soon(partial(keep_alive, websocket.ping, timeout=self._options.timeout))
                     await self._receive(websocket, task_status)
         except BaseException as exc:
-            ended = _explain(innermost(exc), url.split("?", 1)[0])
+            ended = explain(innermost(exc), url)
             if ended is None:
                 raise
             raise ended from None
@@ -220,17 +220,7 @@ class Session:
                 error = ServerError.from_event(event)
                 if error.fatal:
                     raise SessionEnded(f"{error.code}: {error.message}", fatal=True)
-                if error.code == "session_expired":
-                    raise SessionEnded("session expired", code=ROLLOVER_CODE)
-
-    async def _keep_alive(self, websocket: WebSocket) -> None:
-        """A ping every 15 s; a pong later than the timeout means the link is dead."""
-        while True:
-            await anyio.sleep(PING_INTERVAL_S)
-            with anyio.move_on_after(self._options.timeout) as scope:
-                await websocket.ping()
-            if scope.cancelled_caught:
-                raise SessionEnded(f"no pong within {self._options.timeout:g} s")
+                raise_if_expired(event)
 
     # -- carrying out the core's actions ------------------------------------------------
 
@@ -270,15 +260,3 @@ class Session:
         if self._finished.is_set():
             raise SessionEnded("the session is closed")
 
-
-def _explain(exc: BaseException, where: str) -> SessionEnded | None:
-    """A SessionEnded for the ways a session can end; None for anything else (a bug, a cancel)."""
-    if isinstance(exc, SessionEnded):
-        return exc
-    if isinstance(exc, HandshakeRefused):
-        return SessionEnded(f"{where} refused the connection ({exc})", fatal=exc.status_code in (401, 403))
-    if isinstance(exc, WebSocketClosed):
-        return SessionEnded(f"server closed the session ({exc})", code=exc.code)
-    if isinstance(exc, OSError | TimeoutError):
-        return SessionEnded(f"cannot connect to {where}: {exc or type(exc).__name__}")
-    return None

@@ -25,7 +25,8 @@ from typing import Any, Literal, Protocol
 import trio
 
 from voiced.conversation import Message
-from voiced.realtime.connection import Outgoing, SessionEnded, run_session
+from voiced.realtime.connection import Outgoing, run_session
+from voiced.realtime.endings import SessionEnded, is_rollover, raise_if_expired
 from voiced.realtime.protocol import ServerEvent
 from voiced.systemd import notify
 from voiced.timing import RecentDurations
@@ -37,7 +38,6 @@ BACKOFF_BASE_S = 1.0
 BACKOFF_CAP_S = 30.0
 REPLAY_TURNS = 50
 """The most recent turns replayed into a new session: enough context, bounded cost."""
-ROLLOVER_CODES = frozenset({1001})
 HEALTHY_SESSION_S = 30.0
 """A session that lasted this long, or answered, resets the backoff; any other is a
 failure, even one closed with 1001 (a peer that keeps closing at once must not be hammered)."""
@@ -173,8 +173,7 @@ class SessionKeeper:
         error = self._conversing.server_event(event)
         if error is not None:
             raise SessionEnded(error, fatal=True)
-        if kind == "error" and (event.get("error") or {}).get("code") == "session_expired":
-            raise SessionEnded("session expired", code=1001)
+        raise_if_expired(event)
 
     def _opened(self) -> None:
         self.opened += 1
@@ -211,7 +210,7 @@ class SessionKeeper:
         self._conversing.session_lost(ended.reason, keep_audio=True)
         if healthy:
             self.failures = 0
-        if ended.code in ROLLOVER_CODES and healthy:
+        if is_rollover(ended) and healthy:
             log.info("session rolled over by the server (%s); reconnecting now", ended)
             self._publish("session.rollover", {"reason": ended.reason})
             return

@@ -15,22 +15,16 @@ from dataclasses import dataclass
 from typing import Any
 
 import trio
-from trio_websocket import (
-    ConnectionClosed,
-    ConnectionRejected,
-    HandshakeError,
-    WebSocketConnection,
-    open_websocket_url,
-)
+from trio_websocket import WebSocketConnection, open_websocket_url
 
 from voiced import strict_json
 from voiced.exceptions import innermost
+from voiced.realtime.endings import SessionEnded, explain, keep_alive, without_query
 from voiced.realtime.protocol import ClientEvent, ServerEvent
 from voiced.timing import RecentDurations
 
 log = logging.getLogger("voiced.realtime")
 
-PING_INTERVAL_S = 15.0
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 
 
@@ -40,18 +34,6 @@ class Outgoing:
 
     event: ClientEvent
     captured_at: float | None = None
-
-
-@dataclass(eq=False)  # not frozen: raising sets __traceback__ (contextlib, anyio re-raise it)
-class SessionEnded(Exception):
-    """Why a session ended; `fatal` means retrying cannot help (a refused key, say)."""
-
-    reason: str
-    fatal: bool = False
-    code: int | None = None
-
-    def __str__(self) -> str:
-        return self.reason
 
 
 async def run_session(
@@ -74,41 +56,18 @@ async def run_session(
     try:
         async with open_websocket_url(url, extra_headers=headers, connect_timeout=timeout,
                                       disconnect_timeout=2, max_message_size=MAX_MESSAGE_BYTES) as ws:
-            log.info("connected to %s", _without_query(url))
+            log.info("connected to %s", without_query(url))
             on_open()
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(_send_loop, ws, outbox, mic_to_wire)
                 nursery.start_soon(_keep_alive, ws, timeout)
                 await _receive_loop(ws, on_event)
     except BaseException as exc:
-        ended = _explain(innermost(exc), url)
+        ended = explain(innermost(exc), url)
         if ended is None:
             raise
         raise ended from None
     raise SessionEnded("session ended")
-
-
-def _explain(exc: BaseException, url: str) -> SessionEnded | None:
-    """A SessionEnded for the ways a session can end; None for anything else (a bug)."""
-    where = _without_query(url)
-    if isinstance(exc, SessionEnded):
-        return exc
-    if isinstance(exc, ConnectionRejected):
-        return SessionEnded(f"{where} refused the connection (HTTP {exc.status_code})",
-                            fatal=exc.status_code in (401, 403))
-    if isinstance(exc, HandshakeError):
-        return SessionEnded(f"cannot connect to {where}: {exc or type(exc).__name__}")
-    if isinstance(exc, ConnectionClosed):
-        code, text = (exc.reason.code, exc.reason.reason) if exc.reason is not None else (None, None)
-        return SessionEnded(f"server closed the session ({code}{': ' + text if text else ''})",
-                            code=code)
-    if isinstance(exc, OSError):
-        return SessionEnded(f"cannot connect to {where}: {exc.strerror or exc}")
-    return None
-
-
-def _without_query(url: str) -> str:
-    return url.split("?", 1)[0]
 
 
 def parse_server_message(message: str | bytes) -> ServerEvent | None:
@@ -154,11 +113,6 @@ async def _send_loop(ws: WebSocketConnection, outbox: trio.MemoryReceiveChannel[
 
 
 async def _keep_alive(ws: WebSocketConnection, timeout: float) -> None:
-    """Ping every 15 s; a pong later than `timeout` means the link is dead."""
-    while True:
-        await trio.sleep(PING_INTERVAL_S)
-        with trio.move_on_after(timeout) as scope:
-            await ws.ping()
-        if scope.cancelled_caught:
-            await ws.aclose(code=1011, reason="keep-alive timeout")
-            raise SessionEnded(f"no pong within {timeout:g} s")
+    """Ping every 15 s; on a late pong, close with 1011 and end the session."""
+    await keep_alive(ws.ping, timeout=timeout,
+                     on_dead=lambda: ws.aclose(code=1011, reason="keep-alive timeout"))

@@ -64,9 +64,11 @@ class WebSocket:
         self._send_lock = anyio.Lock()
         self._pongs: dict[bytes, anyio.Event] = {}
         self.closed: WebSocketClosed | None = None
+        self._closing: WebSocketClosed | None = None
+        """The Close this side sent, while waiting for the peer's."""
 
     async def send(self, text: str) -> None:
-        """Send one text message; WebSocketClosed once the connection is closed."""
+        """Send one text message; WebSocketClosed once the connection is closing or closed."""
         if self.closed is not None:
             raise self.closed
         await self._write(TextMessage(data=text))
@@ -90,7 +92,8 @@ class WebSocket:
                 if event.message_finished:
                     return "".join(text) if isinstance(event, TextMessage) else b"".join(data)
             elif isinstance(event, Ping):
-                await self._write(event.response())
+                if self._protocol.state is ConnectionState.OPEN:  # not once a Close is under way
+                    await self._write(event.response())
             elif isinstance(event, Pong):
                 if (waiting := self._pongs.pop(bytes(event.payload), None)) is not None:
                     waiting.set()
@@ -104,8 +107,11 @@ class WebSocket:
         """Send a ping and wait for its pong (which the receiving task reads)."""
         payload = os.urandom(8)
         pong = self._pongs[payload] = anyio.Event()
-        await self._write(Ping(payload=payload))
-        await pong.wait()
+        try:
+            await self._write(Ping(payload=payload))
+            await pong.wait()
+        finally:
+            self._pongs.pop(payload, None)
 
     async def aclose(self, code: int = 1000, reason: str = "") -> None:
         """Start the closing handshake, wait briefly for the peer's answer, close the stream."""
@@ -133,14 +139,21 @@ class WebSocket:
         return self._events.popleft()
 
     async def _write(self, event: Event) -> None:
-        data = self._protocol.send(event)
+        """Send `event`; WebSocketClosed once the closing handshake has begun (only the
+        answer to the peer's Close may follow it), or when the connection is lost."""
         async with self._send_lock:
+            state = self._protocol.state
+            if not (state is ConnectionState.OPEN or (state is ConnectionState.REMOTE_CLOSING
+                                                      and isinstance(event, CloseConnection))):
+                raise self.closed or self._closing or WebSocketClosed(1006, "connection lost")
+            if isinstance(event, CloseConnection) and state is ConnectionState.OPEN:
+                self._closing = WebSocketClosed(event.code, event.reason or "")
+            data = self._protocol.send(event)
             try:
                 await self._stream.send(data)
             except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
                 self.closed = self.closed or WebSocketClosed(1006, "connection lost")
                 raise self.closed from None
-
 
 @asynccontextmanager
 async def open_websocket(url: str, *, headers: Sequence[tuple[bytes, bytes]] = (), timeout: float,

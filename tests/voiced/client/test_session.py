@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -193,3 +194,15 @@ async def test_bad_arguments_are_a_value_error(options: dict[str, Any], message:
     with pytest.raises(ValueError, match=message):
         async with connect(**{"api_key": "sk-test", **options}):
             pass
+
+
+@pytest.mark.simulator_args("--api-key", "sk-right")
+async def test_a_refused_key_is_in_no_error_or_log_line(simulator: SimulatorProcess,
+                                                        caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    with anyio.fail_after(HANG_GUARD_S), pytest.raises(SessionEnded) as ended:
+        async with connect(api_key="sk-wrong-secret", base_url=simulator.base_url):
+            pass
+    texts = [str(ended.value), repr(ended.value), caplog.text,
+             *(repr(frame.frame.f_locals.get("options")) for frame in ended.traceback)]
+    assert not [text for text in texts if "sk-wrong-secret" in text]
