@@ -74,8 +74,8 @@ async def open_session(settings: McpServerSettings, on_message: MessageHandlerFn
     """A client session with the server (started, for a command), initialised."""
     async with AsyncExitStack() as stack:
         if settings.command is not None:
-            env = {key: value.get_secret_value() for key, value in settings.env.items()}
-            params = StdioServerParameters(command=settings.command[0], args=settings.command[1:], env=env)
+            params = StdioServerParameters(command=settings.command[0], args=settings.command[1:],
+                                           env=settings.environment)
             read, write = await stack.enter_async_context(stdio_client(params))
         else:
             assert settings.url is not None, "settings give a command or a url"
