@@ -93,7 +93,8 @@ async def open_session(settings: McpServerSettings, on_message: MessageHandlerFn
 
 class ToolServer:
     """Runs one server for as long as `run` runs; `changed()` is called whenever its tools
-    (or its state) changed, `failed(error)` on each failure."""
+    or its state changed (the toolbox tells the session only of new tools), `failed(error)`
+    on each failure."""
 
     def __init__(self, name: str, settings: McpServerSettings, *, changed: Callable[[], None],
                  failed: Callable[[str], None]) -> None:

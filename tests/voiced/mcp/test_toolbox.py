@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+import pytest
 import trio
 
 from tests.voiced.mcp.harness import TOOL_SERVER, call, running, script, stdio_server
@@ -192,5 +193,25 @@ def test_secret_env_reaches_the_server_like_env(home: Path) -> None:
             r.daemon.say("One and two?")
             await r.answered(2)
             assert r.ran() == [{"tool": "add", "arguments": {"a": 1, "b": 2}}]
+
+    trio.run(test)
+
+
+def test_a_failing_servers_retries_send_no_session_update(home: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("voiced.mcp.server.BACKOFF_S", (0.01, 0.02))
+
+    async def test() -> None:
+        dies = '[mcp.servers.dies]\ncommand = ["false"]\n'
+        turns = script({"response": {"text": "Hi."}})
+        async with running(home, dies + stdio_server(home / "ran.jsonl"), turns) as r:
+            await r.offering("add")
+            server = r.daemon.tools.servers["dies"]
+            failures = server.status.failures
+            updates = len(r.received("session.update"))
+            await r.wait(lambda: server.status.failures >= failures + 3, "the server to fail again")
+            r.daemon.say("Hello.")  # what was sent before it reaches the server first
+            await r.answered(1)
+            assert len(r.received("session.update")) == updates
 
     trio.run(test)
