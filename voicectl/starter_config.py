@@ -112,7 +112,8 @@ dirs = []                                 # extra folders of drop-in *.py plugin
 # A server voiced starts itself and speaks to over stdio:
 # [mcp.servers.notes]
 # command = ["notes-mcp", "--stdio"]
-# env = { NOTES_DIR = "/home/me/notes" }
+# env = { NOTES_DIR = "/home/me/notes" }   # plain values, shown by `voicectl config show`
+# secret_env = { NOTES_TOKEN = "..." }    # secrets passed in the environment too: masked, never logged
 # Home Assistant over MQTT: the bundled mqtt plugin, on when host is set (README "Home Assistant").
 [mqtt]
 # host = "homeassistant.local"            # example: the broker; unset: no bridge

@@ -21,6 +21,7 @@ from .actions import Action, Message, Publish, Send, State
 from .held_audio import HeldAudio
 from .speech import Speech
 from .tool_calls import ToolCalls
+from .wanted import WantedResponses
 
 DEFERRED_SENDS = 100
 
@@ -40,10 +41,9 @@ class Conversation:
         self.awaiting_response = False
         """A response was asked for (by us or by the server's VAD) and has not been created."""
         self.response_id: str | None = None
-        self._response_wanted = False
-        self._wanted_instructions: str | None = None
-        self._asked: deque[str] = deque(maxlen=16)
-        """Event ids of our commits and response.create, to recognise errors about them."""
+        self._wanted = WantedResponses()
+        self._commits: deque[str] = deque(maxlen=16)
+        """Event ids of our commits, to recognise errors about them."""
         self._tools = ToolCalls()
         self._turn = 0
         """Counts user turns, so a tool that finishes after the user moved on is not answered."""
@@ -72,8 +72,7 @@ class Conversation:
             return State.USER_SPEAKING
         if self.audio_playing:
             return State.SPEAKING
-        if (self.response_id is not None or self.awaiting_response or self._response_wanted
-                or self._tools):
+        if self.response_id is not None or self.awaiting_response or self._wanted or self._tools:
             return State.THINKING
         return State.LISTENING
 
@@ -117,7 +116,8 @@ class Conversation:
         its transcript is still reported once heard.
         """
         self.connected = False
-        self.user_speaking = self.awaiting_response = self.talking = self._response_wanted = False
+        self.user_speaking = self.awaiting_response = self.talking = False
+        self._wanted.clear()
         self._tools.clear()
         self.response_id = None
         if fatal:
@@ -247,7 +247,7 @@ class Conversation:
             return []
         self.talking = False
         commit = self.events.commit_audio()
-        self._asked.append(commit["event_id"])
+        self._commits.append(commit["event_id"])
         actions: list[Action] = [Send(commit),
                                  Publish("user.speech.stopped", {"item_id": None, "push_to_talk": True})]
         actions.extend(self._ask_for_response())
@@ -271,13 +271,17 @@ class Conversation:
                            *self._tools.start(call_id, name, arguments, self._turn)])
 
     def _ask_for_response(self, instructions: str | None = None) -> list[Action]:
-        if self.response_id is not None or self.awaiting_response:
-            self._response_wanted = True  # asked for when the one under way is done
-            self._wanted_instructions = instructions
+        self._wanted.want(instructions)
+        return self._next_response()
+
+    def _next_response(self) -> list[Action]:
+        """Ask for the next response wanted, unless one is under way (it is asked for when that is done)."""
+        if self.response_id is not None or self.awaiting_response or not self._wanted:
             return []
+        instructions = self._wanted.take()
         self.awaiting_response = True
         event = self.events.create_response(instructions)
-        self._asked.append(event["event_id"])
+        self._wanted.asked(event["event_id"], instructions)
         return [Send(event)]
 
     def _cut_off(self, *, server_cancels: bool) -> list[Action]:
@@ -350,9 +354,7 @@ class Conversation:
         actions: list[Action] = [Publish("assistant.response.done", {
             "response_id": response.get("id"), "status": response.get("status"),
             "usage": response.get("usage") or {}})]
-        if self._response_wanted and self.response_id is None and not self.awaiting_response:
-            self._response_wanted = False
-            actions.extend(self._ask_for_response(self._wanted_instructions))
+        actions.extend(self._next_response())
         return actions
 
     def _on_function_call(self, event: dict[str, Any]) -> list[Action]:
@@ -365,13 +367,16 @@ class Conversation:
         error = ServerError.from_event(event)
         if error.fatal:
             self.error = f"{error.code}: {error.message}"
-        if error.event_id in self._asked:
-            # Our commit or response.create was refused: no response is coming for it.
+        actions: list[Action] = [Publish("error", {"code": error.code, "message": error.message,
+                                                   "event_id": error.event_id, "fatal": error.fatal})]
+        busy = error.code == "conversation_already_has_active_response"
+        if self._wanted.refused(error.event_id, retry=busy) or error.event_id in self._commits:
+            # Our commit or response.create was refused: no response is coming for it. One
+            # refused for another under way is asked for again when that one is done.
             self.awaiting_response = False
-            if error.code == "conversation_already_has_active_response":
-                self._response_wanted = True
-        return [Publish("error", {"code": error.code, "message": error.message,
-                                  "event_id": error.event_id, "fatal": error.fatal})]
+            if not busy:
+                actions.extend(self._next_response())
+        return actions
 
 
 _HANDLERS = {

@@ -1,8 +1,9 @@
 """The user's yes: a call that acts on the world waits for it, and anything else cancels it.
 
 The model is told the call needs confirmation and asks aloud; the user's next turn decides.
-Only an explicit yes with no word of refusal in it approves (or `voicectl approve`); a no,
-anything else, or no answer within `ANSWER_WAIT_S` cancels. The words are English.
+Only an explicit yes approves (or `voicectl approve`): a short answer that starts with a
+yes and has no word of refusal in it. A no, anything else (a question, a new request), or
+no answer within `ANSWER_WAIT_S` cancels. The words are English.
 """
 
 from __future__ import annotations
@@ -15,19 +16,24 @@ ANSWER_WAIT_S = 120.0
 """How long a call waits for the user's answer before it is dropped."""
 
 YES_WORDS = frozenset({"yes", "yeah", "yep", "yup", "sure", "ok", "okay", "confirm", "confirmed",
-                       "affirmative", "absolutely", "certainly", "please"})
-YES_PHRASES = ("go ahead", "do it", "do that")
+                       "affirmative", "absolutely", "certainly", "alright"})
+YES_PHRASES = (("go", "ahead"), ("do", "it"), ("do", "that"), ("please", "do"), ("of", "course"),
+               ("all", "right"))
 REFUSAL_WORDS = frozenset({"no", "nope", "nah", "not", "don't", "dont", "never", "cancel", "stop",
-                           "wait", "abort", "isn't", "wrong"})
+                           "wait", "abort", "isn't", "wrong", "instead", "but"})
+YES_MAX_WORDS = 4
+"""A yes is short ("yes please", "sure, go ahead"): a longer answer is saying something else."""
 
 
 def is_yes(text: str) -> bool:
-    """Whether `text` is an explicit yes: a yes word or phrase and no word of refusal."""
-    lowered = text.lower().replace("\u2019", "'")
-    words = set(re.findall(r"[a-z']+", lowered))
-    if words & REFUSAL_WORDS:
+    """Whether `text` is an explicit yes: short, starting with a yes word or phrase, and
+    with no word of refusal anywhere; not a question ("please" alone is not a yes)."""
+    if text.rstrip().endswith("?"):
         return False
-    return bool(words & YES_WORDS) or any(phrase in lowered for phrase in YES_PHRASES)
+    words = re.findall(r"[a-z']+", text.lower().replace("\u2019", "'"))
+    if not words or len(words) > YES_MAX_WORDS or REFUSAL_WORDS.intersection(words):
+        return False
+    return words[0] in YES_WORDS or any(tuple(words[:len(p)]) == p for p in YES_PHRASES)
 
 
 def asking_output(name: str) -> str:

@@ -74,8 +74,8 @@ async def open_session(settings: McpServerSettings, on_message: MessageHandlerFn
     """A client session with the server (started, for a command), initialised."""
     async with AsyncExitStack() as stack:
         if settings.command is not None:
-            env = {key: value.get_secret_value() for key, value in settings.env.items()}
-            params = StdioServerParameters(command=settings.command[0], args=settings.command[1:], env=env)
+            params = StdioServerParameters(command=settings.command[0], args=settings.command[1:],
+                                           env=settings.environment)
             read, write = await stack.enter_async_context(stdio_client(params))
         else:
             assert settings.url is not None, "settings give a command or a url"
@@ -93,7 +93,8 @@ async def open_session(settings: McpServerSettings, on_message: MessageHandlerFn
 
 class ToolServer:
     """Runs one server for as long as `run` runs; `changed()` is called whenever its tools
-    (or its state) changed, `failed(error)` on each failure."""
+    or its state changed (the toolbox tells the session only of new tools), `failed(error)`
+    on each failure."""
 
     def __init__(self, name: str, settings: McpServerSettings, *, changed: Callable[[], None],
                  failed: Callable[[str], None]) -> None:

@@ -1,9 +1,10 @@
 """`[mcp.servers.NAME]`: the MCP servers whose tools the model is offered.
 
-A server is a command voiced starts and speaks to over stdio (`command`, `env`), or a URL
-it connects to (`url`, `headers`): streamable HTTP, or SSE for a URL ending in `/sse` (Home
-Assistant's `mcp_server`) or when `transport = "sse"`. `env` and `headers` hold tokens, so
-their values are secrets: masked in `config show`, redacted from the logs.
+A server is a command voiced starts and speaks to over stdio (`command`, `env`,
+`secret_env`), or a URL it connects to (`url`, `headers`): streamable HTTP, or SSE for a
+URL ending in `/sse` (Home Assistant's `mcp_server`) or when `transport = "sse"`. `headers`
+and `secret_env` hold tokens, so their values are secrets: masked in `config show`,
+redacted from the logs. `env` is plain (paths, switches): redacting it would blot out the logs.
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ class McpServerSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     command: list[str] | None = Field(None, min_length=1, description="the server's command line (stdio)")
-    env: dict[str, SecretStr] = Field(default_factory=dict, description="extra environment (stdio)")
+    env: dict[str, str] = Field(default_factory=dict, description="extra environment (stdio)")
+    secret_env: dict[str, SecretStr] = Field(default_factory=dict,
+                                             description="extra environment that holds secrets (stdio)")
     url: str | None = Field(None, description="an http:// or https:// endpoint")
     transport: Literal["auto", "streamable_http", "sse"] = "auto"
     headers: dict[str, SecretStr] = Field(default_factory=dict, description="sent with every request")
@@ -35,8 +38,10 @@ class McpServerSettings(BaseModel):
     def _one_way_to_reach_it(self) -> McpServerSettings:
         if (self.command is None) == (self.url is None):
             raise ValueError("give either command (a stdio server) or url (an HTTP server)")
-        if self.command is None and self.env:
-            raise ValueError("env is for a command; an HTTP server takes headers")
+        if self.command is None and (self.env or self.secret_env):
+            raise ValueError("env and secret_env are for a command; an HTTP server takes headers")
+        if both := sorted(self.env.keys() & self.secret_env.keys()):
+            raise ValueError(f"{', '.join(both)}: in both env and secret_env")
         if self.url is None and self.headers:
             raise ValueError("headers are for a url; a command takes env")
         if self.url is not None and urlsplit(self.url).scheme not in ("http", "https"):
@@ -49,6 +54,11 @@ class McpServerSettings(BaseModel):
         if self.transport != "auto":
             return self.transport == "sse"
         return self.url is not None and urlsplit(self.url).path.rstrip("/").endswith("/sse")
+
+    @property
+    def environment(self) -> dict[str, str]:
+        """The extra environment of a command: `env` and `secret_env`, revealed."""
+        return {**self.env, **{key: value.get_secret_value() for key, value in self.secret_env.items()}}
 
     def offers(self, tool: str) -> bool:
         return self.tools is None or tool in self.tools

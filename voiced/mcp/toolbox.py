@@ -52,7 +52,8 @@ class Toolbox:
     """The tools of the plugins (from `plugin_tools`, called through `call_plugin_tool`) and of
     the `[mcp.servers]`.
 
-    `changed()` is called when a server's tools changed (the session needs an update);
+    `changed()` is called when the servers' tools offered changed (the session needs an
+    update), not for a server's state alone (a server failing over and over);
     `run_confirmed(call_id, name, arguments)` makes an approved call the model's
     and runs it; `publish` reports failures and declined calls.
     """
@@ -61,6 +62,8 @@ class Toolbox:
                  call_plugin_tool: PluginCaller, publish: Callable[[str, dict[str, Any]], Any],
                  changed: Callable[[], None], run_confirmed: Callable[[str, str, str], None]) -> None:
         self._changed = changed
+        self._told: list[dict[str, Any]] = []
+        """The servers' tool entries as `changed` was last told of them."""
         self.servers = {name: self._server(name, server) for name, server in settings.servers.items()}
         self._scopes: dict[str, trio.CancelScope] = {}
         self._plugin_tools = plugin_tools
@@ -99,10 +102,16 @@ class Toolbox:
                 self.servers[name] = self._server(name, server_settings)
                 self._start(self.servers[name])  # it says when its tools are ready
         if gone:
-            self._changed()
+            self._server_changed()
 
     def _server(self, name: str, settings: McpServerSettings) -> ToolServer:
-        return ToolServer(name, settings, changed=self._changed, failed=self._reporter(name))
+        return ToolServer(name, settings, changed=self._server_changed, failed=self._reporter(name))
+
+    def _server_changed(self) -> None:
+        """A server's state or tools changed: tell `changed` if the tools offered differ."""
+        if (entries := self._entries()) != self._told:
+            self._told = entries
+            self._changed()
 
     def _start(self, server: ToolServer) -> None:
         if self._nursery is not None:
@@ -122,13 +131,18 @@ class Toolbox:
         tools = {name: [tool.name for tool in server.status.tools] for name, server in self.servers.items()}
         return {name: Offered(*where) for name, where in offered_names(tools, taken).items()}
 
-    def add_to_session(self, session: dict[str, Any]) -> dict[str, Any]:
-        """`session` with the servers' tools added to its `tools`."""
+    def _entries(self) -> list[dict[str, Any]]:
+        """The session's `tools` entries for the servers' tools offered."""
         entries = []
         for name, where in self.offered().items():
             tool = next(t for t in self.servers[where.server].status.tools if t.name == where.tool)
             entries.append({"type": "function", "name": name, "description": tool.description,
                             "parameters": tool.parameters or {"type": "object", "properties": {}}})
+        return entries
+
+    def add_to_session(self, session: dict[str, Any]) -> dict[str, Any]:
+        """`session` with the servers' tools added to its `tools`."""
+        entries = self._entries()
         if not entries:
             return session
         try:

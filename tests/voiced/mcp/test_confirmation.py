@@ -69,7 +69,8 @@ def test_a_yes_runs_the_call_and_the_model_gets_its_result(home: Path) -> None:
     trio.run(test)
 
 
-@pytest.mark.parametrize("answer", ["No, leave it on.", "What time is it?"])
+@pytest.mark.parametrize("answer", ["No, leave it on.", "What time is it?",
+                                    "Please turn on the bedroom light instead"])
 def test_anything_but_a_yes_cancels_the_call(home: Path, answer: str) -> None:
     async def test() -> None:
         turns = script(call("switch_light", LIGHT_OFF, "Shall I?"), {"response": {"text": "Fine."}})
@@ -142,6 +143,11 @@ def test_tools_lists_what_the_model_sees_with_its_source(home: Path) -> None:
     ("Yes.", True), ("yeah, go ahead", True), ("Okay", True), ("Sure, do it!", True),
     ("No.", False), ("Yes... no, wait", False), ("don't", False), ("What time is it?", False),
     ("", False), ("not yet", False), ("Yes, but not the kitchen", False),
+    ("Yes please.", True), ("Please do.", True), ("Go ahead", True), ("yes switch it off", True),
+    ("Ok what time is it", False), ("Please turn on the bedroom light instead", False),
+    ("I do that every day", False), ("Please.", False), ("please", False), ("Okay?", False),
+    ("Yes, turn off the kitchen light", False), ("Sure, the bedroom instead", False),
+    ("So I said yes", False), ("Yeah right, never", False),
 ])
 def test_only_an_explicit_yes_is_a_yes(text: str, yes: bool) -> None:
     assert is_yes(text) is yes

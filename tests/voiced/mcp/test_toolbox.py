@@ -4,11 +4,13 @@ written with the SDK) runs as a real stdio subprocess, the simulator plays the m
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
+import pytest
 import trio
 
-from tests.voiced.mcp.harness import call, running, script, stdio_server
+from tests.voiced.mcp.harness import TOOL_SERVER, call, running, script, stdio_server
 from voiced.mcp.results import MAX_OUTPUT_CHARS
 
 
@@ -177,5 +179,39 @@ def test_a_reload_restarts_the_changed_servers_and_updates_the_session(home: Pat
             await r.daemon.reload()
             await r.wait(lambda: not {"broken", "slow"} & set(r.offered()), "the servers' tools to go")
             assert r.daemon.tools.servers == {}
+
+    trio.run(test)
+
+
+def test_secret_env_reaches_the_server_like_env(home: Path) -> None:
+    async def test() -> None:
+        command = json.dumps([sys.executable, str(TOOL_SERVER)])
+        log = json.dumps(str(home / "ran.jsonl"))
+        toml = f'[mcp.servers.test]\ncommand = {command}\nsecret_env = {{ TOOL_SERVER_LOG = {log} }}\n'
+        async with running(home, toml, script(call("add", {"a": 1, "b": 2}))) as r:
+            await r.offering("add")
+            r.daemon.say("One and two?")
+            await r.answered(2)
+            assert r.ran() == [{"tool": "add", "arguments": {"a": 1, "b": 2}}]
+
+    trio.run(test)
+
+
+def test_a_failing_servers_retries_send_no_session_update(home: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("voiced.mcp.server.BACKOFF_S", (0.01, 0.02))
+
+    async def test() -> None:
+        dies = '[mcp.servers.dies]\ncommand = ["false"]\n'
+        turns = script({"response": {"text": "Hi."}})
+        async with running(home, dies + stdio_server(home / "ran.jsonl"), turns) as r:
+            await r.offering("add")
+            server = r.daemon.tools.servers["dies"]
+            failures = server.status.failures
+            updates = len(r.received("session.update"))
+            await r.wait(lambda: server.status.failures >= failures + 3, "the server to fail again")
+            r.daemon.say("Hello.")  # what was sent before it reaches the server first
+            await r.answered(1)
+            assert len(r.received("session.update")) == updates
 
     trio.run(test)
