@@ -15,6 +15,7 @@ import itertools
 import json
 import re
 import textwrap
+import typing
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +44,8 @@ def _default(field: FieldInfo) -> str:
 def _type(annotation: Any) -> str:
     """`str | None`, `path`, `Literal['a', 'b']`: the type as a user writes the value."""
     text = annotation.__name__ if isinstance(annotation, type) else repr(annotation)
-    text = re.sub(r"\b(typing|pathlib|pydantic\.types|voiced\.config)\.", "", text)
+    text = re.sub(r"\b(typing|pathlib|pydantic\.types|voiced\.config|voiced\.mcp\.settings)\.", "", text)
+    text = re.sub(r"Annotated\[(\w+), StringConstraints\(.*?\)\]", r"\1", text)
     text = re.sub(r"Annotated\[Path, AfterValidator\(.*?\)\]", "path", text)
     while (optional := re.search(r"Optional\[(.*)\]", text)) is not None:
         text = text[:optional.start()] + f"{optional.group(1)} | None" + text[optional.end():]
@@ -68,6 +70,20 @@ def _description(model: type[BaseModel], name: str, field: FieldInfo) -> str:
     return ""
 
 
+PLACEHOLDERS = {"prices": "MODEL"}
+"""What a table of tables' entries are called in the key (`prices.MODEL.input`); else NAME."""
+
+
+def _model(annotation: Any) -> type[BaseModel] | None:
+    return annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
+
+
+def _entry_model(annotation: Any) -> type[BaseModel] | None:
+    """`Model` of a `dict[str, Model]` field (a table of tables, `[mcp.servers.NAME]`)."""
+    args = typing.get_args(annotation)
+    return _model(args[1]) if typing.get_origin(annotation) is dict and len(args) == 2 else None
+
+
 def configuration() -> str:
     from voiced.config import Settings
 
@@ -77,27 +93,26 @@ def configuration() -> str:
         for name, field in model.model_fields.items():
             key = f"{prefix}{name}"
             annotation = field.annotation
-            if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-                walk(annotation, f"{key}.")
+            if (section := _model(annotation)) is not None:
+                walk(section, f"{key}.")
                 continue
             env = "VOICED_" + key.upper().replace(".", "__")
             if key == "api.key":
                 env += " or OPENAI_API_KEY"
             rows.append(f"| `{key}` | {_cell(_type(annotation))} | {_cell(_default(field))} | `{env}` "
                         f"| {_cell(_description(model, name, field))} |")
+            if (entry := _entry_model(annotation)) is not None:
+                walk(entry, f"{key}.{PLACEHOLDERS.get(name, 'NAME')}.")
 
     walk(Settings, "")
     return "\n".join(rows) + "\n"
 
 
 def control_methods() -> str:
-    from voiced.control import MethodRegistry
-    from voiced.daemon.control_methods import register_control_methods
+    from voiced.daemon.method_set import described_methods
 
-    registry = MethodRegistry()
-    register_control_methods(registry, None)  # type: ignore[arg-type]  # describes, never calls
     parts = []
-    for described in registry.describe():
+    for described in described_methods().describe():
         parts.append(f"### `{described['name']}`\n\n{described['summary']}\n")
         params = described["params"] or {}
         properties, required = params.get("properties", {}), set(params.get("required", []))

@@ -12,15 +12,18 @@ import re
 import shutil
 import subprocess
 import sys
+import typing
 from pathlib import Path
 
 import pytest
+import typer.main
 from pydantic import BaseModel
 
+from tests.support.headless import VIRTUAL_DEVICES, no_sound_server
+from tests.support.processes import DaemonProcess
+from voicectl.cli import app
 from voiced.client import Session
 from voiced.config import Settings
-from voiced.control import MethodRegistry
-from voiced.daemon.control_methods import register_control_methods
 from voiced.plugin_host import hookspecs
 from voiced.realtime.events import CLIENT_EVENT_TYPES, SERVER_EVENT_TYPES
 
@@ -49,31 +52,55 @@ def text_of(site: Path, page: str) -> str:
 
 
 def config_keys(model: type[BaseModel], prefix: str = "") -> list[str]:
+    """Every key, a table of tables' as a pattern (`mcp\\.servers\\.[A-Z]+\\.command`)."""
     keys = []
     for name, field in model.model_fields.items():
-        if isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel):
-            keys += config_keys(field.annotation, f"{prefix}{name}.")
-        else:
-            keys.append(f"{prefix}{name}")
+        annotation, key = field.annotation, re.escape(f"{prefix}{name}")
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            keys += config_keys(annotation, f"{prefix}{name}.")
+            continue
+        keys.append(key)
+        entry = typing.get_args(annotation)[-1] if typing.get_origin(annotation) is dict else None
+        if isinstance(entry, type) and issubclass(entry, BaseModel):
+            keys += [rf"{key}\.[A-Z]+\.{sub}" for sub in config_keys(entry)]
     return keys
 
 
 def test_every_configuration_key_with_its_variable(site: Path) -> None:
     page = text_of(site, "configuration.html")
     keys = config_keys(Settings)
-    assert "audio.input_device" in keys
+    assert {r"audio\.input_device", r"mcp\.servers\.[A-Z]+\.confirm",
+            r"assistants\.[A-Z]+\.voice"} <= set(keys)
     for key in keys:
-        assert key in page
-        assert "VOICED_" + key.upper().replace(".", "__") in page
+        assert re.search(rf"(?<![\w.]){key}(?![\w.])", page), key
+        variable = "VOICED_" + key.upper().replace(r"\.", "__")
+        assert re.search(rf"\b{variable}\b", page), variable
 
 
-def test_every_control_method(site: Path) -> None:
-    registry = MethodRegistry()
-    register_control_methods(registry, None)  # type: ignore[arg-type]
+def test_every_control_method(site: Path, tmp_path: Path, processes: list[DaemonProcess]) -> None:
+    """What a running daemon (with the bundled plugins) answers to `describe`."""
+    daemon = DaemonProcess(tmp_path, {**no_sound_server(tmp_path), **VIRTUAL_DEVICES}, "--simulate")
+    processes.append(daemon)
+    methods = daemon.rpc("describe")["result"]["methods"]
+    assert {"status", "tools", "approve", "plugins", "history"} <= {method["name"] for method in methods}
     page = text_of(site, "control.html")
-    for method in registry.describe():
-        assert method["name"] in page
+    for method in methods:
+        assert re.search(rf"\b{re.escape(method['name'])}\b", page), method["name"]
         assert method["summary"].replace("`", "") in page
+
+
+def test_every_voicectl_command(site: Path) -> None:
+    page = text_of(site, "control.html")
+    start = page.index("voicectl wraps")
+    section = page[start:page.index("Methods", start)]
+    group = typer.main.get_group(app)
+    commands = list(group.commands)
+    config = group.commands["config"]
+    assert isinstance(config, typer.core.TyperGroup)
+    commands += list(config.commands)
+    assert {"status", "announce", "approve", "show"} <= set(commands)
+    for command in commands:
+        assert re.search(rf"\b{command}\b", section), command
 
 
 def test_every_hook(site: Path) -> None:

@@ -9,17 +9,29 @@ VIRTUAL_DEVICES = {"VOICED_AUDIO__INPUT_DEVICE": "null", "VOICED_AUDIO__OUTPUT_D
 """A daemon's settings for virtual devices: silence in, nothing out, paced by the clock."""
 
 
+NO_CARDS_ALSA_CONF = """\
+# A machine without a sound card: `hw`, `plughw` and the card configurations are not
+# defined, so a card the kernel has cannot be opened; the PCMs named lead to no card.
+pcm.!default { type plug slave.pcm "cards.pcm.default" }
+pcm.speakers { type plug slave.pcm "cards.pcm.front" }
+ctl.!default { type hw card 31 }
+"""
+
+
 def no_sound(folder: Path) -> dict[str, str]:
-    """The variables that leave a process no sound server to find (nor start), with its
-    runtime files under `folder`: to lay over an environment."""
+    """The variables that leave a process no sound server to find (nor start) and no sound
+    card to open, with its runtime files under `folder`: to lay over an environment."""
     run = folder / "run"
     run.mkdir(mode=0o700, exist_ok=True)
     client_conf = folder / "pulse-client.conf"
     client_conf.write_text("autospawn = no\n")
+    alsa_conf = folder / "no-cards-alsa.conf"
+    alsa_conf.write_text(NO_CARDS_ALSA_CONF)
     return {
         "PULSE_SERVER": f"unix:{folder}/no-sound-server",
         "PULSE_CLIENTCONFIG": str(client_conf),
         "PULSE_RUNTIME_PATH": str(run / "pulse"),
+        "ALSA_CONFIG_PATH": str(alsa_conf),
     }
 
 

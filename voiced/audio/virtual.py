@@ -15,6 +15,7 @@ file where the room is, not from the beginning.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import struct
@@ -198,7 +199,10 @@ class VirtualStream:
 class WavSink:
     """A mono PCM16 WAV file written as the speaker plays it: a thread of its own writes,
     so the pacing thread never waits on the disk, and the header is kept right after
-    every write, so the file is a whole WAV at any moment."""
+    every write, so the file is a whole WAV at any moment.
+
+    Once the file cannot take more (a write fails, or it reaches the 4 GiB a WAV can
+    hold), the writer stops, says so once, and what plays from then on is dropped."""
 
     def __init__(self, path: Path, rate: int, *, append: bool) -> None:
         self.path = path
@@ -209,13 +213,25 @@ class WavSink:
             self._file.truncate()
             self._file.write(_header(rate, 0))
             self._file.flush()
+        self._failed = threading.Event()
         self._queue: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._write_all, name=f"writing {path.name}", daemon=True)
         self._thread.start()
 
+    @property
+    def failed(self) -> bool:
+        """The file takes no more: what is written now is dropped."""
+        return self._failed.is_set()
+
+    @property
+    def queued(self) -> int:
+        """Pieces waiting for the writer thread."""
+        return self._queue.qsize()
+
     def write(self, pcm: bytes) -> None:
-        """Queue `pcm` for the file; never blocks."""
-        self._queue.put(pcm)
+        """Queue `pcm` for the file (drop it once the file takes no more); never blocks."""
+        if not self._failed.is_set():
+            self._queue.put(pcm)
 
     def close(self) -> None:
         """Write what is queued and close the file."""
@@ -235,22 +251,43 @@ class WavSink:
                         break
                     pcm += more
                 self._append(pcm)
-        except OSError as exc:
-            log.warning("virtual output %s: %s", self.path, exc)
+        except (OSError, struct.error, _Full) as exc:
+            self._failed.set()
+            log.warning("virtual output %s: %s; what plays from now on is dropped", self.path, exc)
+            self._drain()
         finally:
-            self._file.close()
+            with contextlib.suppress(OSError):  # a failed write leaves its bytes in the buffer
+                self._file.close()
+
+    def _drain(self) -> None:
+        """Empty the queue, up to `close`'s end mark if it is there (write adds no more)."""
+        while True:
+            try:
+                if self._queue.get_nowait() is None:
+                    return
+            except queue.Empty:
+                return
 
     def _append(self, pcm: bytes) -> None:
         self._file.seek(0, 2)
-        self._file.write(pcm)
+        room = MAX_WAV_DATA - (self._file.tell() - _HEADER.size)
+        self._file.write(pcm[:max(0, room)])
         size = self._file.tell() - _HEADER.size
         self._file.seek(4)
         self._file.write(struct.pack("<I", 36 + size))
         self._file.seek(40)
         self._file.write(struct.pack("<I", size))
         self._file.flush()
+        if len(pcm) >= room:
+            raise _Full("the file holds the 4 GiB a WAV file can")
 
 
+class _Full(Exception):
+    """The WAV file holds all it can."""
+
+
+MAX_WAV_DATA = (0xFFFFFFFF - 36) & ~1
+"""The samples a WAV file can hold (its RIFF size is 32 bits), in whole 16-bit samples."""
 _HEADER = struct.Struct("<4sI4s4sIHHIIHH4sI")
 
 

@@ -34,10 +34,10 @@ from voiced.systemd import inherited_socket, notify, watchdog_interval
 from voiced.usage import UsageLedger
 
 from . import reactions
-from .control_methods import register_control_methods
 from .current import CurrentConversation
 from .effects import Effects
 from .listening import AwakeGate, Listening, ListenSettings
+from .method_set import register_daemon_methods
 from .microphone import Microphone
 from .outbox import Counters, Outbox
 from .plugins import PluginKeeper
@@ -46,7 +46,6 @@ from .quiet import Quiet, done_speaking
 from .reloading import needs_restart, reconnect_needed
 from .session_settings import session_from_settings
 from .sessions import Connect, SessionKeeper, Target
-from .tool_methods import register_tool_methods
 from .volume import Volume, gain_for
 
 log = logging.getLogger("voiced")
@@ -129,8 +128,7 @@ class Daemon:
             spent_today=self._spent_today, publish=self.bus.publish, quiet_for=self.quiet.quiet_for,
             when_quiet=self.quiet.when_quiet, wake_detectors=self.plugins.wake_detectors, nursery=nursery)
         self._listen_on_the_bus()
-        register_control_methods(self.methods, self)
-        register_tool_methods(self.methods, self.tools)
+        register_daemon_methods(self.methods, self, self.tools)
 
     def _listen_on_the_bus(self) -> None:
         current, plugins = self.current, self.plugins

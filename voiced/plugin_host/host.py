@@ -277,6 +277,12 @@ class PluginHost:
         A name that is taken is reported against its plugin and skipped."""
         self._methods.register(registry, self.status)
 
+    async def collect_methods(self) -> None:
+        """Load the plugins and ask them for their methods without starting them, for
+        `register_methods` to describe (the docs' reference); `run` collects them itself."""
+        self.load()
+        await self._methods.collect(self._plugins.impls("voiced_rpc_methods"), self.timeouts.startup)
+
     def unregister_methods(self, registry: MethodRegistry) -> None:
         """Take back what `register_methods` added (the plugins are being reloaded)."""
         self._methods.unregister(registry)

@@ -3,6 +3,11 @@ protocol, and choosing and opening them through `voiced.audio.devices`."""
 
 from __future__ import annotations
 
+import logging
+import os
+import struct
+import subprocess
+import sys
 import threading
 import wave
 from pathlib import Path
@@ -12,9 +17,10 @@ import numpy as np
 import pyaudio
 import pytest
 
+from tests.support.processes import wait_for
 from tests.support.signals import load_wav, save_wav
 from voiced.audio.devices import Device, DeviceError, choose_device, open_stream
-from voiced.audio.virtual import VirtualStream
+from voiced.audio.virtual import MAX_WAV_DATA, VirtualStream, WavSink
 
 RATE = 16_000
 CHUNK_MS = 20
@@ -190,6 +196,56 @@ def test_an_output_file_is_a_whole_wav_while_it_is_written(tmp_path: Path) -> No
         np.testing.assert_array_equal(pcm, ramp(10.0)[:len(pcm)])
     finally:
         stream.close()
+
+
+def test_an_output_file_at_the_wav_size_limit_stops_whole_and_drops_what_plays(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    path = tmp_path / "answer.wav"
+    WavSink(path, RATE, append=False).close()
+    os.truncate(path, 44 + MAX_WAV_DATA - 100)  # sparse: 100 bytes short of the 4 GiB
+    sink = WavSink(path, RATE, append=True)
+    with caplog.at_level(logging.WARNING, "voiced.audio"):
+        sink.write(bytes(1000))
+        wait_for(lambda: sink.failed, 30, "the writer to stop at the limit")
+        for _ in range(100):
+            sink.write(bytes(1000))
+        assert sink.queued == 0
+        sink.close()
+    assert path.stat().st_size == 44 + MAX_WAV_DATA
+    with path.open("rb") as file:
+        header = file.read(44)
+    assert struct.unpack_from("<I", header, 4)[0] == 36 + MAX_WAV_DATA
+    assert struct.unpack_from("<I", header, 40)[0] == MAX_WAV_DATA
+    assert ["4 GiB" in record.getMessage() for record in caplog.records] == [True]
+
+
+FAILING_DISK = """
+import resource, signal, sys, time
+from pathlib import Path
+from voiced.audio.virtual import WavSink
+
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG instead
+resource.setrlimit(resource.RLIMIT_FSIZE, (8192, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
+sink = WavSink(Path(sys.argv[1]), 24000, append=False)
+deadline = time.monotonic() + 30
+while not sink.failed and time.monotonic() < deadline:
+    sink.write(bytes(960))
+    time.sleep(0.001)
+for _ in range(1000):
+    sink.write(bytes(960))
+print(sink.failed, sink.queued)
+sink.close()
+"""
+
+
+def test_an_output_file_that_cannot_be_written_drops_what_plays(tmp_path: Path) -> None:
+    """A full disk (here a file size limit): the writer stops, says so once, and the audio
+    is dropped rather than queued for as long as voiced runs."""
+    writer = subprocess.run([sys.executable, "-c", FAILING_DISK, str(tmp_path / "answer.wav")],
+                            capture_output=True, text=True, timeout=60)
+    assert (writer.returncode, writer.stdout) == (0, "True 0\n"), writer.stderr
+    [line] = writer.stderr.splitlines()
+    assert "File too large; what plays from now on is dropped" in line
 
 
 def test_the_null_output_writes_nothing(tmp_path: Path) -> None:
