@@ -25,7 +25,7 @@ from mcp.shared._httpx_utils import create_mcp_http_client
 
 from voiced.exceptions import innermost
 
-from .results import result_output
+from .results import ToolUnavailable, result_output
 from .settings import McpServerSettings
 
 log = logging.getLogger("voiced.mcp")
@@ -38,10 +38,6 @@ BACKOFF_S = (1.0, 300.0)
 """The first wait before a restart, doubled each failure in a row up to the second."""
 
 STARTING, READY, FAILED = "starting", "ready", "failed"
-
-
-class ToolUnavailable(Exception):
-    """The call could not be made or did not finish; the message is for the model."""
 
 
 @dataclass(frozen=True)

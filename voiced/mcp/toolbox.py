@@ -13,7 +13,7 @@ import logging
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import trio
 
@@ -24,9 +24,11 @@ from voiced.plugin_host.tools import parse_arguments
 
 from .confirmation import ANSWER_WAIT_S, Confirmations, Pending, asking_output
 from .names import offered_names
-from .results import bounded, error_output
-from .server import ToolServer, ToolUnavailable
+from .results import ToolUnavailable, bounded, error_output
 from .settings import McpServerSettings, McpSettings
+
+if TYPE_CHECKING:
+    from .server import ToolServer
 
 log = logging.getLogger("voiced.mcp")
 
@@ -105,6 +107,8 @@ class Toolbox:
             self._server_changed()
 
     def _server(self, name: str, settings: McpServerSettings) -> ToolServer:
+        from .server import ToolServer  # the SDK: only for a configured server
+
         return ToolServer(name, settings, changed=self._server_changed, failed=self._reporter(name))
 
     def _server_changed(self) -> None:
