@@ -15,6 +15,12 @@ def innermost(exc: BaseException) -> BaseException:
     return exc
 
 
+def one_line(exc: BaseException) -> str:
+    """The exception's type and the first line of its message: for `last_error` and logs."""
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
 def first_of(exc: BaseException, types: tuple[type[BaseException], ...]) -> BaseException | None:
     """The first error of one of `types` in `exc` or the groups nested in it, or None."""
     if isinstance(exc, types):

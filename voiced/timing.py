@@ -1,9 +1,20 @@
-"""A window of recent durations and their percentiles, for status and benchmarks."""
+"""Timing: a window of recent durations and their percentiles (for status and benchmarks),
+and the jittered backoff every reconnecting part uses."""
 
 from __future__ import annotations
 
+import random
 import statistics
 from collections import deque
+
+
+def backoff_delay(failures: int, rng: random.Random | None = None, *, first_s: float = 1.0,
+                  cap_s: float = 30.0) -> float:
+    """Seconds before the next attempt after `failures` in a row: a ceiling doubling from
+    `first_s` up to `cap_s`, the delay drawn between half of it and all of it, so that many
+    clients do not all knock at once after the same outage."""
+    ceiling = min(cap_s, first_s * 2 ** max(0, failures - 1))
+    return (rng or random).uniform(ceiling / 2, ceiling)
 
 
 class RecentDurations:

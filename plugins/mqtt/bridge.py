@@ -20,6 +20,7 @@ import trio
 
 from voiced.mqtt_config import MqttConfig
 from voiced.plugin_host import DaemonAPI, StatusLine
+from voiced.timing import backoff_delay
 
 from .commands import BadPayload, Command, parse
 from .connection import Connection, Refused
@@ -39,10 +40,9 @@ SETTINGS_EVERY_S = 1.0
 
 
 def retry_delay(failures: int, rng: random.Random) -> float:
-    """Seconds before the next attempt: doubling from 1 s up to a minute, with jitter (50-100 %)
-    so that many daemons do not all knock at once after the broker restarts."""
-    base = min(LONGEST_RETRY_S, FIRST_RETRY_S * 2 ** max(0, failures - 1))
-    return base * rng.uniform(0.5, 1.0)
+    """Seconds before the next attempt: doubling from 1 s up to a minute, jittered, so that
+    many daemons do not all knock at once after the broker restarts."""
+    return backoff_delay(failures, rng, first_s=FIRST_RETRY_S, cap_s=LONGEST_RETRY_S)
 
 
 def shown(payload: bytes) -> str:

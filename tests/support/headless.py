@@ -18,6 +18,18 @@ ctl.!default { type hw card 31 }
 """
 
 
+def private_home(folder: Path) -> dict[str, str]:
+    """A home, configuration, data, state and runtime folder of its own under `folder`."""
+    return {
+        "HOME": str(folder / "home"),
+        "XDG_CONFIG_HOME": str(folder / "home" / ".config"),
+        "XDG_DATA_HOME": str(folder / "home" / ".local" / "share"),
+        "XDG_STATE_HOME": str(folder / "home" / ".local" / "state"),
+        "XDG_RUNTIME_DIR": str(folder / "run"),
+        "PYTHONUNBUFFERED": "1",
+    }
+
+
 def no_sound(folder: Path) -> dict[str, str]:
     """The variables that leave a process no sound server to find (nor start) and no sound
     card to open, with its runtime files under `folder`: to lay over an environment."""
@@ -41,12 +53,5 @@ def no_sound_server(folder: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("VOICED_", "OPENAI_", "PULSE_", "JACK_", "ALSA_"))}
     env.update(no_sound(folder))
-    env.update({
-        "HOME": str(folder / "home"),
-        "XDG_CONFIG_HOME": str(folder / "home" / ".config"),
-        "XDG_DATA_HOME": str(folder / "home" / ".local" / "share"),
-        "XDG_STATE_HOME": str(folder / "home" / ".local" / "state"),
-        "XDG_RUNTIME_DIR": str(folder / "run"),
-        "PYTHONUNBUFFERED": "1",
-    })
+    env.update(private_home(folder))
     return env

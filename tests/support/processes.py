@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from tests.support.headless import private_home
+
 PYTHON = sys.executable
 SECRET_KEY = "sk-test-DO-NOT-LEAK-4f1c2a9e7b"
 """The API key every test daemon gets, so tests can look for it where it must not be."""
@@ -128,15 +130,7 @@ class DaemonProcess:
         self.folder = folder
         self.socket = folder / "run" / "voiced" / "control.sock"
         self.stderr_path = folder / "voiced.stderr"
-        self.env = {
-            **env,
-            "HOME": str(folder / "home"),
-            "XDG_CONFIG_HOME": str(folder / "home" / ".config"),
-            "XDG_DATA_HOME": str(folder / "home" / ".local" / "share"),
-            "XDG_STATE_HOME": str(folder / "home" / ".local" / "state"),
-            "XDG_RUNTIME_DIR": str(folder / "run"),
-            "PYTHONUNBUFFERED": "1",
-        }
+        self.env = {**env, **private_home(folder)}
         (folder / "run").mkdir(mode=0o700, exist_ok=True)
         argv = [str(Path(PYTHON).parent / "voiced"), "--socket", str(self.socket), *args]
         if config is not None:

@@ -29,7 +29,7 @@ from voiced.realtime.connection import Outgoing, run_session
 from voiced.realtime.endings import SessionEnded, is_rollover, raise_if_expired
 from voiced.realtime.protocol import ServerEvent
 from voiced.systemd import notify
-from voiced.timing import RecentDurations
+from voiced.timing import RecentDurations, backoff_delay
 from voiced.turns import Turn
 
 log = logging.getLogger("voiced.session")
@@ -44,12 +44,6 @@ failure, even one closed with 1001 (a peer that keeps closing at once must not b
 QUIET_BEFORE_ROLLOVER_S = 2.0
 
 EndReason = Literal["restart", "rollover", "standby", "reload"]
-
-
-def backoff_delay(failures: int, rng: random.Random | None = None) -> float:
-    """Full-jitter exponential backoff: a random delay up to 1, 2, 4, ... 30 s."""
-    ceiling = min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** max(0, failures - 1))
-    return (rng or random).uniform(ceiling / 2, ceiling)
 
 
 @dataclass(frozen=True)
@@ -215,7 +209,7 @@ class SessionKeeper:
             self._publish("session.rollover", {"reason": ended.reason})
             return
         self.failures += 1
-        delay = backoff_delay(self.failures, self._rng)
+        delay = backoff_delay(self.failures, self._rng, first_s=BACKOFF_BASE_S, cap_s=BACKOFF_CAP_S)
         log.warning("session ended: %s; reconnecting in %.1f s", ended, delay)
         with trio.move_on_after(delay):
             self._retry = trio.Event()

@@ -23,7 +23,7 @@ from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 
-from voiced.exceptions import innermost
+from voiced.exceptions import innermost, one_line
 
 from .results import ToolUnavailable, result_output
 from .settings import McpServerSettings
@@ -59,9 +59,7 @@ class ServerStatus:
 
 def reason(exc: BaseException) -> str:
     """One line for a failure: the first real error inside the SDK's exception groups."""
-    exc = innermost(exc)
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+    return one_line(innermost(exc))
 
 
 @asynccontextmanager

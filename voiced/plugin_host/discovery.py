@@ -23,6 +23,7 @@ from typing import Any, Literal
 import pydantic
 
 from voiced.config import describe_validation_error
+from voiced.exceptions import one_line
 
 log = logging.getLogger("voiced.plugins")
 
@@ -98,12 +99,6 @@ class PluginRecord:
         if not isinstance(ok, bool) or not isinstance(text, str):
             return None
         return {"ok": ok, "text": text[:300]}
-
-
-def one_line(exc: BaseException) -> str:
-    """The exception's type and the first line of its message: for `last_error` and logs."""
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 
 
 def bundled_candidates(package: str = BUNDLED_PACKAGE) -> list[Candidate]:
