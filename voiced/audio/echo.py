@@ -31,10 +31,12 @@ same length, so the server's input timeline runs on.
 from __future__ import annotations
 
 import logging
+from collections import deque
 from typing import Any, Literal
 
 from voiced.audio.aec import EchoCanceller, EchoCancellerUnavailable
 from voiced.audio.cues import CueEcho
+from voiced.audio.echo_fit import EchoFit
 from voiced.audio.gate import LEAD_S, SILENT_DBFS, TAIL_S, EchoGate, ResidualGate
 from voiced.audio.levels import level_dbfs
 from voiced.audio.reference import PlayedAudio, SoundingTimeline
@@ -49,6 +51,19 @@ AEC_IDLE_S = 1.0
 """The canceller sleeps once nothing audible was played for this long after the echo
 tail: while the daemon only listens it costs nothing. It wakes with the first audible
 chunk drained, which is the device latency before that chunk sounds."""
+
+REFERENCE_WAIT_S = 0.1
+REFERENCE_RUNNING_S = 0.5
+"""A microphone frame is processed once the reference of what sounded while it was heard
+has arrived: the output callback hands its buffers over in bursts, and a reference
+that came late used to be silence to the canceller (and the echo it explains, a voice).
+It waits at most `REFERENCE_WAIT_S`, and not at all when the output stream stopped
+`REFERENCE_RUNNING_S` before."""
+
+CANCELLER_BEHIND_DB = 6.0
+"""A voice the fit found goes as the canceller left it once that is within this of what
+the fit left (the canceller also takes out the echo's reverberation); until then, as
+the fit left it."""
 
 CUE_RESIDUAL_DB = 20.0
 """With the cue's tones taken out, a frame passes when what is left is no more than this
@@ -80,8 +95,11 @@ class EchoControl:
         self.mode: EchoMode = mode
         self.gate = EchoGate()
         self.residual = ResidualGate()
+        self.fit = EchoFit(WIRE_RATE)
         self._reference_resample = Resampler(played.rate, WIRE_RATE)
         self._reference = SoundingTimeline(WIRE_RATE, LEAD_S)
+        self._waiting: deque[tuple[bytes, float]] = deque()
+        """Microphone frames whose reference has not arrived yet (`process`)."""
         self.aec_active = False
         """The canceller is processing (the assistant was audible lately)."""
         self.frames_gated = 0
@@ -94,13 +112,24 @@ class EchoControl:
     def process(self, pcm: bytes, captured_at: float) -> bytes:
         """One microphone frame, captured by the callback at `captured_at` (monotonic), cleaned.
 
-        Returns PCM of the same length, except while the canceller runs on frames that
-        are not whole 10 ms blocks (then it returns whole blocks and keeps the rest).
+        Returns PCM of the same length, except while the canceller runs: then a frame
+        whose reference has not arrived yet waits for it (up to `REFERENCE_WAIT_S`) and
+        comes out with a later one, and frames that are not whole 10 ms blocks come out
+        as whole blocks, the rest kept.
         """
         if self.mode == "off":
             return pcm
-        chunks = self.played.drain()
-        for chunk in chunks:
+        self._take_played()
+        if self.canceller is None:
+            return self._process(pcm, captured_at)
+        self._waiting.append((pcm, captured_at))
+        out = []
+        while self._waiting and self._reference_ready(*self._waiting[0], newest=captured_at):
+            out.append(self._process(*self._waiting.popleft()))
+        return b"".join(out)
+
+    def _take_played(self) -> None:
+        for chunk in self.played.drain():
             end = chunk.audible_at + pcm_ms(len(chunk.pcm), self.played.rate) / 1000
             level_db = level_dbfs(chunk.pcm)
             if level_db > SILENT_DBFS and self.cue_echo.is_cue(chunk.pcm):
@@ -110,9 +139,17 @@ class EchoControl:
                 self.gate.played(chunk.audible_at, end, level_db)
             if self.canceller is not None:
                 self._reference.add(self._reference_resample(chunk.pcm), chunk.audible_at)
+
+    def _reference_ready(self, pcm: bytes, captured_at: float, *, newest: float) -> bool:
+        """Whether the reference of the frame captured at `captured_at` has arrived, or never will
+        (the output stream is not running) or has been waited for long enough."""
+        needed = captured_at - self.input_latency_s + self._reference.lead_s
+        return (self._reference.end >= needed or self._reference.end < needed - REFERENCE_RUNNING_S
+                or newest - captured_at >= REFERENCE_WAIT_S)
+
+    def _process(self, pcm: bytes, captured_at: float) -> bytes:
         heard_end = captured_at - self.input_latency_s
         heard_start = heard_end - pcm_ms(len(pcm)) / 1000
-        heard_db = level_dbfs(pcm)
         heard = pcm
         if self.canceller is not None:
             pcm = self._cancel(pcm, heard_start, heard_end)
@@ -120,17 +157,40 @@ class EchoControl:
             pcm = self._without_cue(pcm)
         if not pcm or not self.gate.echo_possible(heard_start, heard_end):
             return pcm
+        if self.canceller is not None and len(heard) == len(pcm):
+            return self._double_talk(heard, pcm, heard_start, heard_end)
         level_db = level_dbfs(pcm)
-        passed = self.gate.admit(heard_start, heard_end, level_db, heard_db)
-        if self.canceller is not None:
-            if self.residual.decides(heard_db) and not self.gate.onset(heard_start, heard_end):
-                passed = self.residual.admit(heard_db, level_db)
-                certain = self.residual.certain(heard_db, level_db)
-                if passed and certain and len(heard) == len(pcm):
-                    pcm = heard
-            self.residual.learn(heard_db, level_db, heard_end - heard_start, passed)
-        if passed:
+        if self.gate.admit(heard_start, heard_end, level_db, level_dbfs(heard)):
             return pcm
+        return self._gated(pcm, level_db)
+
+    def _double_talk(self, heard: bytes, cleaned: bytes, start: float, end: float) -> bytes:
+        """Behind the canceller: the user's voice passes, the assistant's echo does not.
+
+        The fit (`voiced.audio.echo_fit`) decides where it explains the room's echo; a
+        voice it finds goes as the canceller left it once the canceller lets it through,
+        and until then (AEC3 holds a voice back for 150-300 ms) as the fit left it. Where
+        the fit does not explain the echo, the canceller's record decides
+        (`voiced.audio.gate.ResidualGate`)."""
+        heard_db, level_db, seconds = level_dbfs(heard), level_dbfs(cleaned), end - start
+        passed = self.gate.admit(start, end, level_db, heard_db)  # it learns the echo's gain
+        fit = self.fit.fit(heard)
+        if fit is not None:
+            user = self.fit.user(fit)
+            decides = self.fit.explains_echo
+            self.fit.learn(fit, user)
+            if decides and user:
+                return cleaned if level_db >= fit.residual_dbfs - CANCELLER_BEHIND_DB else fit.residual
+            if decides:
+                return self._gated(cleaned, level_db)
+        if self.residual.decides(heard_db) and not self.gate.onset(start, end):
+            passed = self.residual.admit(heard_db, level_db)
+            if passed and self.residual.certain(heard_db, level_db):
+                cleaned = heard
+        self.residual.learn(heard_db, level_db, seconds, passed)
+        return cleaned if passed else self._gated(cleaned, level_db)
+
+    def _gated(self, pcm: bytes, level_db: float) -> bytes:
         if level_db > SILENT_DBFS:
             self.frames_gated += 1
         return bytes(len(pcm))
@@ -144,13 +204,12 @@ class EchoControl:
         cleaned, tone_share = self.cue_echo.remove(pcm)
         if tone_share < 1 - 10 ** (-CUE_RESIDUAL_DB / 10):
             return cleaned
-        if level_dbfs(cleaned) > SILENT_DBFS:
-            self.frames_gated += 1
-        return bytes(len(pcm))
+        return self._gated(pcm, level_dbfs(cleaned))
 
     def _cancel(self, pcm: bytes, heard_start: float, heard_end: float) -> bytes:
         assert self.canceller is not None
         reference = self._reference.take(heard_end, len(pcm) // 2)  # asleep too: it keeps in step
+        self.fit.reference(reference)
         if self.gate.audible_until + self.gate.tail_s + AEC_IDLE_S < heard_start:
             if self.aec_active:
                 self.aec_active = False
