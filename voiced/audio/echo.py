@@ -36,7 +36,7 @@ from typing import Any, Literal
 
 from voiced.audio.aec import EchoCanceller, EchoCancellerUnavailable
 from voiced.audio.cues import CueEcho
-from voiced.audio.echo_fit import EchoFit
+from voiced.audio.echo_fit import AHEAD_S, EchoFit
 from voiced.audio.gate import LEAD_S, SILENT_DBFS, TAIL_S, EchoGate, ResidualGate
 from voiced.audio.levels import level_dbfs
 from voiced.audio.reference import PlayedAudio, SoundingTimeline
@@ -143,7 +143,7 @@ class EchoControl:
     def _reference_ready(self, pcm: bytes, captured_at: float, *, newest: float) -> bool:
         """Whether the reference of the frame captured at `captured_at` has arrived, or never will
         (the output stream is not running) or has been waited for long enough."""
-        needed = captured_at - self.input_latency_s + self._reference.lead_s
+        needed = captured_at - self.input_latency_s + self._reference.lead_s + AHEAD_S
         return (self._reference.end >= needed or self._reference.end < needed - REFERENCE_RUNNING_S
                 or newest - captured_at >= REFERENCE_WAIT_S)
 
@@ -209,7 +209,7 @@ class EchoControl:
     def _cancel(self, pcm: bytes, heard_start: float, heard_end: float) -> bytes:
         assert self.canceller is not None
         reference = self._reference.take(heard_end, len(pcm) // 2)  # asleep too: it keeps in step
-        self.fit.reference(reference)
+        self.fit.reference(reference, self._reference.peek(round(AHEAD_S * WIRE_RATE)))
         if self.gate.audible_until + self.gate.tail_s + AEC_IDLE_S < heard_start:
             if self.aec_active:
                 self.aec_active = False

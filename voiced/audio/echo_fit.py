@@ -26,6 +26,11 @@ import numpy as np
 
 from voiced.pcm import WIRE_RATE
 
+AHEAD_S = 0.025
+"""How much earlier than the reference handed in step an echo may come: the devices'
+latencies are estimates (in the room bench the echo came 62 ms before them, 2 ms
+before the reference in step, at times)."""
+
 HISTORY_S = 0.25
 """How far back the echo's delay is searched: the delay between the reference as handed
 over and its echo in the microphone (the devices' unreported latency, the acoustic path)."""
@@ -67,9 +72,11 @@ sound server dropped or repeated) one part is explained badly, a voice lasts lon
 
 DROPOUT_DB = 3.0
 GAIN_TIME_S = 0.5
-"""A part heard this much quieter than its echo (the reference at the echo path's gain,
-learned over about `GAIN_TIME_S`) is a stretch the sound server dropped: the fit misses it,
-but a voice adds to the echo, it does not take it away."""
+STEADY_DB = -20.0
+"""A part heard this much quieter than its echo (the reference at the delay last found
+where the fit left less than `STEADY_DB`, at the echo path's gain learned over about
+`GAIN_TIME_S`) is a stretch the sound server dropped: the fit misses it, but a voice adds
+to the echo, it does not take it away."""
 
 VOICE_ABOVE_DBFS = -50.0
 """A part holds a voice only if what the fit leaves is this loud: under it is the room's
@@ -89,6 +96,10 @@ class Part:
     heard_dbfs: float
     played_dbfs: float
     """The level of the reference the part was fitted with."""
+    steady_dbfs: float | None
+    """The level of the reference at the delay the echo had until now (None: not known yet)."""
+    delay: int
+    """The delay found, in samples behind the reference in step (negative: ahead of it)."""
     tail_db: float | None
     """What is left relative to the reference played just before the fitted stretch (dB):
     the room's reverberation of it, where there is one; None if nothing was played then."""
@@ -116,6 +127,9 @@ class EchoFit:
         self.rate = rate
         self._history = np.zeros(round(history_s * rate))
         self._window = self._history
+        self._ahead = 0
+        self._delay: int | None = None
+        """The echo's delay as last found where the fit explained it well (`STEADY_DB`)."""
         self.echo_db = 0.0
         """What the fit leaves of the echo alone (upper edge, dB relative to the frame)."""
         self.tail_db = -math.inf
@@ -128,11 +142,14 @@ class EchoFit:
     def explains_echo(self) -> bool:
         return self.echo_db <= EXPLAINED_DB
 
-    def reference(self, pcm: bytes) -> None:
-        """The reference that goes with the next microphone frame."""
+    def reference(self, pcm: bytes, ahead: bytes = b"") -> None:
+        """The reference that goes with the next microphone frame, and what follows it
+        (`AHEAD_S`, as far as it has arrived)."""
         samples = np.frombuffer(pcm, dtype="<i2").astype(np.float64)
-        self._window = np.concatenate([self._history, samples])
-        self._history = self._window[len(samples):]
+        in_step = np.concatenate([self._history, samples])
+        self._history = in_step[len(samples):]
+        self._ahead = len(ahead) // 2
+        self._window = np.concatenate([in_step, np.frombuffer(ahead, dtype="<i2").astype(np.float64)])
 
     def fit(self, pcm: bytes) -> Fit | None:
         """Fit a microphone frame, part by part; None when nothing audible was played lately."""
@@ -140,7 +157,7 @@ class EchoFit:
         window, n = self._window, len(frame)
         part = round(PART_S * self.rate)
         count = max(1, n // part)
-        if len(window) < n + 2 * TAPS or np.abs(window).max() < REFERENCE_SILENT:
+        if len(window) < n + self._ahead + 2 * TAPS or np.abs(window).max() < REFERENCE_SILENT:
             return None
         bounds = [(k * n // count, (k + 1) * n // count) for k in range(count)]
         size = 1 << (len(window) + n).bit_length()
@@ -151,7 +168,8 @@ class EchoFit:
         for lo, hi in bounds:
             piece = frame[lo:hi]
             width = hi - lo
-            latest = len(window) - n + lo  # where the reference in step with this part begins
+            in_step = len(window) - self._ahead - n + lo  # the reference in step with this part
+            latest = min(in_step + self._ahead, len(window) - width)
             correlation = np.fft.irfft(played * np.conj(np.fft.rfft(piece, size)), size)[: latest + 1]
             segment = np.maximum(energy[width:width + latest + 1] - energy[: latest + 1], 1e-9)
             best = int(np.argmax(correlation * correlation / segment))
@@ -159,24 +177,28 @@ class EchoFit:
             taps = np.stack([window[s:s + width] for s in range(first, last + 1)], axis=1)
             weights, *_ = np.linalg.lstsq(taps, piece, rcond=None)
             residual[lo:hi] = left = piece - taps @ weights
+            steady = in_step - self._delay if self._delay is not None else -1
+            steady_energy = float(segment[steady]) if 0 <= steady <= latest else None
             parts.append(self._part(float(left @ left), float(piece @ piece), width, energy, first,
-                                    float(segment[best])))
+                                    float(segment[best]), steady_energy, in_step - best))
         left_pcm = np.clip(np.round(residual), -32768, 32767).astype("<i2")
         return Fit(parts, left_pcm.tobytes(), _dbfs(float(residual @ residual), n))
 
     def _part(self, left: float, total: float, width: int, energy: np.ndarray, first: int,
-              played: float) -> Part:
+              played: float, steady: float | None, delay: int) -> Part:
         start = max(0, first - round(TAIL_S * self.rate))
         before = float(energy[first] - energy[start])
         audible = before > (first - start) * REFERENCE_SILENT ** 2 / 4
         return Part(left_db=min(0.0, 10 * math.log10((left + 1e-9) / (total + 1e-9))),
                     left_dbfs=_dbfs(left, width), heard_dbfs=_dbfs(total, width),
-                    played_dbfs=_dbfs(played, width),
+                    played_dbfs=_dbfs(played, width), delay=delay,
+                    steady_dbfs=None if steady is None else _dbfs(steady, width),
                     tail_db=10 * math.log10((left + 1e-9) / before) if audible else None,
                     seconds=width / self.rate)
 
     def _voice(self, part: Part) -> bool:
-        if self.gain_db is not None and part.heard_dbfs < part.played_dbfs + self.gain_db - DROPOUT_DB:
+        if (self.gain_db is not None and part.steady_dbfs is not None
+                and part.heard_dbfs < part.steady_dbfs + self.gain_db - DROPOUT_DB):
             return False  # quieter than its echo: the echo broke off, no voice came in
         return (part.left_dbfs > VOICE_ABOVE_DBFS
                 and part.left_db > max(USER_FLOOR_DB, self.echo_db + USER_ABOVE_DB)
@@ -193,6 +215,8 @@ class EchoFit:
             if part.heard_dbfs < LEARN_ABOVE_DBFS:
                 continue
             self.echo_db = _follow(self.echo_db, part.left_db, part.seconds, user)
+            if part.left_db < STEADY_DB:
+                self._delay = part.delay
             gain_db = _dbfs_ratio(part.heard_dbfs, part.left_dbfs) - part.played_dbfs
             if not user and math.isfinite(gain_db):
                 weight = 1.0 if self.gain_db is None else min(1.0, part.seconds / GAIN_TIME_S)

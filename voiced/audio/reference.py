@@ -48,10 +48,15 @@ class PlayedAudio:
 
 
 REANCHOR_S = 0.15
-"""A chunk stamped this far from where the previous one ended starts a new stretch (the
-output stream restarted after an idle second, or its latency changed); closer, it
-simply follows on: the buffers of one stream are contiguous, while their stamps jitter
-by tens of ms (the pulse plugin calls back in bursts)."""
+"""A chunk stamped this far before where the previous one ended starts a new stretch (the
+output stream restarted, or its latency changed); closer, it simply follows on: the
+buffers of one stream are contiguous, while their stamps jitter."""
+
+GAP_S = 0.012
+"""A chunk stamped this far after where the previous one ended follows a gap: the device
+played silence (an underrun: the callback ran late on a loaded machine, by 15-120 ms in
+the room bench). Laid end to end instead, every later chunk sounded that much later
+than the timeline said, gap after gap, until the echo was 190 ms behind its reference."""
 
 KEEP_S = 1.0
 """How much reference behind the canceller's position is kept."""
@@ -93,7 +98,8 @@ class SoundingTimeline:
     def add(self, pcm: bytes, audible_at: float) -> bool:
         """Audio at this timeline's rate that starts sounding at `audible_at`; True when it
         starts a new stretch (whose delay behind the reference may differ from the last)."""
-        anchored = not self._pcm or abs(audible_at - self.end) > REANCHOR_S
+        gap = audible_at - self.end
+        anchored = not self._pcm or gap > GAP_S or gap < -REANCHOR_S
         if anchored:
             if not self._pcm or audible_at < self._start or audible_at - self.end > KEEP_S:
                 # nothing to keep, or a gap longer than is ever read back: never pad it
@@ -103,6 +109,18 @@ class SoundingTimeline:
                 self._pcm = self._pcm[:keep] + bytes(max(0, keep - len(self._pcm)))
         self._pcm += pcm
         return anchored
+
+    def peek(self, samples: int) -> bytes:
+        """The reference the next `take` will start with, without taking it (silence where
+        none has arrived, or before the first `take`)."""
+        if self._next is None:
+            return bytes(2 * samples)
+        first = round((self._next - self._start) * self.rate)
+        out = bytearray(2 * samples)
+        lo, hi = max(0, first), min(len(self._pcm) // 2, first + samples)
+        if hi > lo:
+            out[2 * (lo - first):2 * (hi - first)] = self._pcm[2 * lo:2 * hi]
+        return bytes(out)
 
     def take(self, heard_end: float, samples: int) -> bytes:
         """The reference to feed with the microphone frame of `samples` heard until `heard_end`."""
