@@ -78,6 +78,11 @@ where the fit left less than `STEADY_DB`, at the echo path's gain learned over a
 `GAIN_TIME_S`) is a stretch the sound server dropped: the fit misses it, but a voice adds
 to the echo, it does not take it away."""
 
+BROKEN_SHARE = 16
+"""A part with one sample in this many exactly zero has lost capture buffers (the sound
+server fills them with digital silence on a loaded machine; a microphone's own noise is
+never digital silence): the fit cannot explain the edges of the hole."""
+
 VOICE_ABOVE_DBFS = -50.0
 """A part holds a voice only if what the fit leaves is this loud: under it is the room's
 noise, which no fit explains."""
@@ -100,6 +105,8 @@ class Part:
     """The level of the reference at the delay the echo had until now (None: not known yet)."""
     delay: int
     """The delay found, in samples behind the reference in step (negative: ahead of it)."""
+    broken: bool
+    """Digital silence in the middle of sound: the sound server lost capture buffers."""
     tail_db: float | None
     """What is left relative to the reference played just before the fitted stretch (dB):
     the room's reverberation of it, where there is one; None if nothing was played then."""
@@ -179,24 +186,27 @@ class EchoFit:
             residual[lo:hi] = left = piece - taps @ weights
             steady = in_step - self._delay if self._delay is not None else -1
             steady_energy = float(segment[steady]) if 0 <= steady <= latest else None
+            broken = np.count_nonzero(piece == 0) * BROKEN_SHARE >= width
             parts.append(self._part(float(left @ left), float(piece @ piece), width, energy, first,
-                                    float(segment[best]), steady_energy, in_step - best))
+                                    float(segment[best]), steady_energy, in_step - best, broken))
         left_pcm = np.clip(np.round(residual), -32768, 32767).astype("<i2")
         return Fit(parts, left_pcm.tobytes(), _dbfs(float(residual @ residual), n))
 
     def _part(self, left: float, total: float, width: int, energy: np.ndarray, first: int,
-              played: float, steady: float | None, delay: int) -> Part:
+              played: float, steady: float | None, delay: int, broken: bool) -> Part:
         start = max(0, first - round(TAIL_S * self.rate))
         before = float(energy[first] - energy[start])
         audible = before > (first - start) * REFERENCE_SILENT ** 2 / 4
         return Part(left_db=min(0.0, 10 * math.log10((left + 1e-9) / (total + 1e-9))),
                     left_dbfs=_dbfs(left, width), heard_dbfs=_dbfs(total, width),
-                    played_dbfs=_dbfs(played, width), delay=delay,
+                    played_dbfs=_dbfs(played, width), delay=delay, broken=broken,
                     steady_dbfs=None if steady is None else _dbfs(steady, width),
                     tail_db=10 * math.log10((left + 1e-9) / before) if audible else None,
                     seconds=width / self.rate)
 
     def _voice(self, part: Part) -> bool:
+        if part.broken:
+            return False
         if (self.gain_db is not None and part.steady_dbfs is not None
                 and part.heard_dbfs < part.steady_dbfs + self.gain_db - DROPOUT_DB):
             return False  # quieter than its echo: the echo broke off, no voice came in

@@ -120,3 +120,14 @@ def test_nothing_played_explains_nothing() -> None:
     fit = EchoFit(RATE)
     fit.reference(bytes(2 * FRAME))
     assert fit.fit(np.full(FRAME, 3000, dtype=np.int16).tobytes()) is None
+
+
+def test_capture_buffers_lost_in_the_middle_of_the_echo_are_not_a_voice(answer: np.ndarray) -> None:
+    """Guards issue 10 (echo): on a loaded machine the sound server filled lost capture buffers
+    with digital silence, 5-20 ms inside the echo; the fit could not explain the edges of the
+    holes and took two parts of a frame for a voice (a self-interruption in the room bench)."""
+    echo = delayed(answer, 0.03, -3)
+    for start in range(RATE, len(echo) - RATE, 8 * FRAME):
+        echo[start + 144:start + 864] = 0  # 30 ms: from the end of its first part to the start of its last
+    said = verdicts(EchoFit(RATE), answer, echo)
+    assert not any(said), f"a hole taken for the user in frames {[k for k, v in enumerate(said) if v]}"
