@@ -55,7 +55,7 @@ chunk_ms = 40                             # audio period: smaller is snappier, l
 vad_threshold = 0.5                       # server VAD sensitivity, 0..1 (higher needs louder speech)
 turn_detection = "server_vad"             # "server_vad" | "semantic_vad" | "manual" (push-to-talk)
 noise_reduction = "far_field"             # "near_field" (headset) | "far_field" (laptop, room) | "off"
-echo = "gate"                             # "off" (headset) | "gate" (speakers) | "aec" (speakers, talk over it)
+echo = "aec"                              # "aec" (speakers: talk over it) | "gate" (no canceller) | "off" (headset)
 
 [transcription]
 enabled = true                            # transcribe what you say (user.transcript.* events)

@@ -130,11 +130,11 @@ class AudioConfig(Section):
     vad_threshold: float = Field(0.5, ge=0.0, le=1.0)
     turn_detection: Literal["server_vad", "semantic_vad", "manual"] = "server_vad"
     noise_reduction: Literal["near_field", "far_field", "off"] = "far_field"
-    echo: Literal["off", "gate", "aec"] = "gate"
+    echo: Literal["off", "gate", "aec"] = "aec"
     """How the assistant is kept from hearing itself on speakers (`voiced.audio.echo`):
-    "gate" never interrupts itself but a voice must be ~10 dB over the echo to barge in;
-    "aec" lets a voice as loud as the echo through in ~250 ms, at the risk of an
-    occasional self-interruption (bench/room.py); "off" for a headset."""
+    "aec" lets a voice as loud as the echo, or 6 dB under it, through within 300 ms and
+    does not interrupt itself (bench/room.py); "gate" needs no echo canceller but a voice
+    must be ~10 dB over the echo to barge in; "off" for a headset."""
 
 
 class TranscriptionConfig(Section):

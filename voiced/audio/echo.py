@@ -7,25 +7,24 @@ the remedy:
 - ``off``: frames pass untouched (a headset, or the sound server cancels echo).
 - ``gate``: an energy gate (`voiced.audio.gate`) replaces a frame with silence while
   the assistant is audible, unless it is clearly louder than the echo could be.
-- ``aec``: WebRTC's echo canceller (`voiced.audio.aec`) subtracts the echo of what was
-  played, fed with a reference in step with the microphone
-  (`voiced.audio.reference.SoundingTimeline`); what is left passes when the canceller
-  removed much less of the frame than it removes of the echo alone
-  (`voiced.audio.gate.ResidualGate`), so the user passes from their first syllables even
-  under a louder echo (frames that are the user beyond doubt go as heard: AEC3's
-  suppressor takes the first syllables down with the echo). Until the canceller has
-  shown what it removes (from a cold start: 1.3 s of echo), where the played audio is
-  new to it (after a silence) and where it stops, the energy gate decides on what is left.
+- ``aec`` (the default): each microphone frame is fitted with what was played
+  (`voiced.audio.echo_fit`): the echo alone is explained, a voice that was not played is
+  not, from its first syllable and under an echo 6 dB louder. Frames that are the user go
+  to the server as WebRTC's echo canceller (`voiced.audio.aec`) left them once it lets
+  the voice through, as the fit left them until then (AEC3 holds a voice back for
+  150-300 ms); the rest become silence. Where the fit does not explain the room's echo,
+  the canceller's record decides (`voiced.audio.gate.ResidualGate`), then the energy gate.
 
 The wake and standby cues are kept apart from all of this (`voiced.audio.cues`): their
 echo is taken out tone by tone, so the words the user is still saying as the wake
 cue sounds pass in every mode.
 
 The reference is what the output callback really handed to the device
-(`voiced.audio.reference`), stamped with when it sounds. All processing happens here,
-on the trio side, when a microphone frame is delivered; the audio threads only copy
-and append. Frames are never dropped: a gated frame becomes digital silence of the
-same length, so the server's input timeline runs on.
+(`voiced.audio.reference`), stamped with when it sounds; a microphone frame waits for
+the reference of what sounded while it was heard (the callback hands it over in bursts).
+All processing happens here, on the trio side, when a microphone frame is delivered; the
+audio threads only copy and append. Frames are never dropped: a gated frame becomes
+digital silence of the same length, so the server's input timeline runs on.
 """
 
 from __future__ import annotations
@@ -226,7 +225,7 @@ class EchoControl:
     def closed(mode: EchoMode) -> dict[str, Any]:
         """What `describe()` says before the devices are open."""
         return {"mode": mode, "aec_active": False, "frames_gated": 0, "frames_cancelled": 0,
-                "echo_gain_db": None, "aec_erle_db": None}
+                "echo_gain_db": None, "aec_erle_db": None, "echo_left_db": None}
 
     def describe(self) -> dict[str, Any]:
         """The mode in effect and a few counters, for `status`."""
@@ -237,4 +236,5 @@ class EchoControl:
             "frames_cancelled": self.frames_cancelled,
             "echo_gain_db": round(self.gate.gain_db, 1),
             "aec_erle_db": round(self.residual.erle_db, 1) if self.canceller is not None else None,
+            "echo_left_db": round(self.fit.echo_db, 1) if self.canceller is not None else None,
         }

@@ -12,9 +12,11 @@ echo 6 dB louder than the voice, the fit leaves about -7 dB of the frame.
 No adaptation is involved, so nothing is lost at the start of an answer, after a pause,
 at a stop or when the delay moves; AEC3 (`voiced.audio.aec`), which must relearn in
 those places and holds a voice back until it is sure, cleans what is sent once it lets
-the voice through. Where the room's echo is not a delayed copy (long reverberation), the
-fit leaves much of the echo alone too; it says so (`explains_echo`) and the caller decides
-otherwise.
+the voice through. Frames are fitted in 10 ms parts, each with its own lag, and a frame
+is the user's only when two parts are: a buffer the sound server dropped or repeated
+spoils one. The room's reverberation of what was played just before is learned, so that
+it does not pass for a voice; where the room's echo is no delayed copy at all, the fit
+says so (`explains_echo`) and the caller decides otherwise.
 """
 
 from __future__ import annotations
@@ -167,17 +169,21 @@ class EchoFit:
         if len(window) < n + self._ahead + 2 * TAPS or np.abs(window).max() < REFERENCE_SILENT:
             return None
         bounds = [(k * n // count, (k + 1) * n // count) for k in range(count)]
-        size = 1 << (len(window) + n).bit_length()
-        played = np.fft.rfft(window, size)
+        pieces = np.zeros((count, max(hi - lo for lo, hi in bounds)))
+        for row, (lo, hi) in enumerate(bounds):
+            pieces[row, : hi - lo] = frame[lo:hi]
+        size = 1 << (len(window) + pieces.shape[1]).bit_length()
+        # every part against every lag at once: [row, s] = part . window[s:s + width]
+        correlations = np.fft.irfft(np.fft.rfft(window, size) * np.conj(np.fft.rfft(pieces, size)), size)
         energy = np.cumsum(np.concatenate([[0.0], window * window]))
         residual = np.empty(n)
         parts = []
-        for lo, hi in bounds:
+        for (lo, hi), correlation in zip(bounds, correlations):
             piece = frame[lo:hi]
             width = hi - lo
             in_step = len(window) - self._ahead - n + lo  # the reference in step with this part
             latest = min(in_step + self._ahead, len(window) - width)
-            correlation = np.fft.irfft(played * np.conj(np.fft.rfft(piece, size)), size)[: latest + 1]
+            correlation = correlation[: latest + 1]
             segment = np.maximum(energy[width:width + latest + 1] - energy[: latest + 1], 1e-9)
             best = int(np.argmax(correlation * correlation / segment))
             first, last = max(0, best - TAPS), min(latest, best + TAPS)

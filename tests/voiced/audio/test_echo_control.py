@@ -74,7 +74,8 @@ def test_off_passes_everything_untouched(scene: dict[str, np.ndarray]) -> None:
     out = run(echo, scene["played"], scene["heard"])
     assert np.array_equal(out, scene["heard"][: len(out)])
     assert echo.describe() == {"mode": "off", "aec_active": False, "frames_gated": 0,
-                               "frames_cancelled": 0, "echo_gain_db": 0.0, "aec_erle_db": None}
+                               "frames_cancelled": 0, "echo_gain_db": 0.0, "aec_erle_db": None,
+                               "echo_left_db": None}
 
 
 @pytest.mark.parametrize("mode", ["gate", "aec"])

@@ -270,7 +270,7 @@ def test_the_log_level_applies_at_once(home: Path) -> None:
 
 @pytest.mark.parametrize(("toml", "key"), [
     ('[audio]\nchunk_ms = 20\n', "audio.chunk_ms"),
-    ('[audio]\necho = "aec"\n', "audio.echo"),
+    ('[audio]\necho = "gate"\n', "audio.echo"),
     ('[audio]\ninput_device = "USB"\n', "audio.input_device"),
     ('[control]\nsocket = "/tmp/elsewhere.sock"\n', "control.socket"),
     ('[logging]\nfile_path = "/tmp/voiced-elsewhere.log"\n', "logging.file_path"),
