@@ -143,3 +143,39 @@ def test_the_canceller_wakes_without_the_sound_it_fell_asleep_on(
     assert level_dbfs(heard[round((second - 0.4) * RATE):round(second * RATE)]) < -60, "the room is quiet"
     assert control_.frames_cancelled > 0
     assert max(woken) < -55, f"the quiet room before the second answer came out as {woken} dBFS"
+
+
+def test_a_frame_waits_for_the_reference_of_what_sounded_while_it_was_heard() -> None:
+    """Guards issue 10 (echo): the output callback hands its buffers over in bursts. A frame
+    cleaned before the reference of its moment had arrived was cleaned against silence: the
+    canceller and the fit took the echo in it for a voice, and the late reference was laid
+    where the microphone had already passed (a self-interruption at the start of answers)."""
+    control_ = control("aec")
+    tone = (np.sin(2 * np.pi * 440 * np.arange(FRAME) / RATE) * 8000).astype(np.int16).tobytes()
+    now = 100.0
+    for tick in range(60):  # the output stream runs: 1.2 s of silence, handed in step
+        control_.played.push(bytes(2 * FRAME), now + tick * 0.02 + OUTPUT_LATENCY_S)
+        assert control_.process(bytes(2 * FRAME), now + tick * 0.02) == bytes(2 * FRAME)
+    now += 1.2
+    frame = tone  # heard while a tone sounded whose buffers have not been handed over yet
+    assert control_.process(frame, now) == b"", "the frame must wait for its reference"
+    for tick in range(4):  # the burst arrives: 80 ms of the tone, then silence
+        control_.played.push(tone if tick < 2 else bytes(2 * FRAME), now - 0.06 + tick * 0.02)
+    out = control_.process(bytes(2 * FRAME), now + 0.02)
+    assert len(out) == 2 * len(frame), "the waiting frame comes out with the next one"
+
+
+def test_no_frame_waits_when_the_output_stream_is_stopped() -> None:
+    control_ = control("aec")
+    control_.played.push(bytes(20 * FRAME), 50.0)
+    assert control_.process(bytes(2 * FRAME), 50.0) == bytes(2 * FRAME)
+    assert control_.process(bytes(2 * FRAME), 60.0) == bytes(2 * FRAME), "nothing is being played"
+
+
+def test_a_frame_waits_no_longer_than_its_limit() -> None:
+    control_ = control("aec")
+    for tick in range(10):
+        control_.played.push(bytes(2 * FRAME), 10.0 + tick * 0.02 + OUTPUT_LATENCY_S)
+        control_.process(bytes(2 * FRAME), 10.0 + tick * 0.02)
+    later = [control_.process(bytes(2 * FRAME), 10.2 + tick * 0.02) for tick in range(12)]
+    assert later[0] == b"" and sum(len(out) for out in later) >= 2 * FRAME * 6, "frames stayed held"
