@@ -178,7 +178,7 @@ class EchoFit:
         energy = np.cumsum(np.concatenate([[0.0], window * window]))
         residual = np.empty(n)
         parts = []
-        for (lo, hi), correlation in zip(bounds, correlations):
+        for (lo, hi), correlation in zip(bounds, correlations, strict=True):
             piece = frame[lo:hi]
             width = hi - lo
             in_step = len(window) - self._ahead - n + lo  # the reference in step with this part
