@@ -5,10 +5,10 @@ sound server), so everything here that touches PortAudio runs in a worker thread
 PortAudio's lock (`voiced.audio.portaudio`): a `devices` scan may run at the same time.
 
 The input stream runs all the time (with longer periods in standby: `voiced.audio.streams`).
-The output stream runs while there is something to play (and, for the echo canceller,
-while listening): idle, it costs about 2.4 % of a core at its 5 ms periods through the
-pulse plugin, for silence. With 5 ms periods a first delta waits at most 5 ms for a
-callback and a stop is heard after a period, the fade and two periods of device buffer.
+The output stream runs while there is something to play (with `echo = "aec"`, while
+listening; the canceller is started when standby first ends): idle, it costs about 2.4 %
+of a core at its 5 ms periods through the pulse plugin, for silence. With 5 ms periods a
+first delta waits at most 5 ms for a callback and a stop is heard after a period.
 `supervise()` starts it when audio is queued (~0.5 ms, the first callback ~0.5 ms later)
 and stops it after `OUTPUT_IDLE_S` of silence (a stop drops the ~60 ms the device holds).
 
@@ -53,9 +53,8 @@ OUTPUT_PERIOD_MS = 5
 STANDBY_PERIOD_MS = 200
 """The input period in standby: PortAudio and trio wake up 5 times a second, not 25."""
 OUTPUT_IDLE_S = 1.5
-"""Silence after which the output stream stops, unless an echo canceller runs outside
-standby: each start of the stream sounds at a latency of its own, and the canceller
-would have to find the echo's delay again at the start of every answer."""
+"""Silence after which the output stream stops, except with echo cancellation outside
+standby: each start of the stream sounds at a latency of its own."""
 CHECK_S = 0.25
 """How often `supervise()` looks at the streams when nothing wakes it: while the speaker
 plays (it stops `OUTPUT_IDLE_S` after the last sound) or a device is in trouble."""
@@ -94,8 +93,7 @@ class Audio:
         self.capture: Capture | None = None
         self.playback: Playback | None = None
         self.echo: EchoControl | None = None
-        self.output_latency_ms = 0.0
-        self._input_latency_s = 0.0
+        self.output_latency_ms = self._input_latency_s = 0.0
         self.health = "ok"
         """"ok", or "degraded: <what>" while a device is missing or stuck."""
         self.reopened = 0
@@ -240,6 +238,8 @@ class Audio:
             self._wake = trio.Event()
             self.playback.on_queued = self._wake.set
             now = time.monotonic()
+            if self.echo is not None and self.echo.wants_canceller and not self._standby:
+                self.echo.attach(await trio.to_thread.run_sync(self.echo.new_canceller))
             trouble = await self._follow_playback(now)
             if self._watch is not None and now >= next_watch:
                 next_watch = now + (STANDBY_CHECK_S if self._standby else WATCH_EVERY_S)
@@ -280,7 +280,7 @@ class Audio:
         """Start the output stream when audio waits, stop it after a silence; what failed."""
         assert self.playback is not None
         idle = self.playback.idle_for(now)
-        canceller = self.echo is not None and self.echo.canceller is not None
+        canceller = self.echo is not None and self.echo.mode == "aec"
         try:
             if not self._output_running and idle == 0.0:
                 await trio.to_thread.run_sync(self._start_output)

@@ -75,7 +75,10 @@ class EchoControl:
     """Turns microphone frames (PCM16 at the wire's rate) into frames without the assistant's echo.
 
     `process()` is called in trio with every frame; `played` is the reference the output
-    callback fills. `mode` is the mode in effect: ``aec`` falls back to ``gate`` (with a
+    callback fills. `mode` is the mode in effect. In ``aec`` the canceller is started by
+    the owner when it is first wanted (`wants_canceller`, `new_canceller` in a worker
+    thread, `attach` in trio): its library costs 13 MB that a daemon in standby does not
+    need; until then the fit decides alone. ``aec`` falls back to ``gate`` (with a
     warning) when the canceller cannot start.
     """
 
@@ -83,14 +86,9 @@ class EchoControl:
                  output_latency_s: float) -> None:
         self.played = played
         self.input_latency_s = input_latency_s
+        self._delay_ms = round((input_latency_s + output_latency_s) * 1000)
         self.canceller: EchoCanceller | None = None
-        if mode == "aec":
-            try:
-                delay_ms = round((input_latency_s + output_latency_s) * 1000)
-                self.canceller = EchoCanceller(WIRE_RATE, delay_ms)
-            except EchoCancellerUnavailable as exc:
-                log.warning("echo cancellation unavailable, gating instead: %s", exc)
-                mode = "gate"
+        self.wants_canceller = mode == "aec"
         self.mode: EchoMode = mode
         self.gate = EchoGate()
         self.residual = ResidualGate()
@@ -108,6 +106,21 @@ class EchoControl:
         self._cue_span = (-1.0, -1.0)
         """When the latest cue sounded: first and last moment (monotonic)."""
 
+    def new_canceller(self) -> EchoCanceller | None:
+        """Start a canceller (blocking: the library loads; call in a worker thread), or None."""
+        try:
+            return EchoCanceller(WIRE_RATE, self._delay_ms)
+        except EchoCancellerUnavailable as exc:
+            log.warning("echo cancellation unavailable, gating instead: %s", exc)
+            return None
+
+    def attach(self, canceller: EchoCanceller | None) -> None:
+        """Use the canceller `new_canceller` started; None: gate instead."""
+        self.wants_canceller = False
+        self.canceller = canceller
+        if canceller is None:
+            self.mode = "gate"
+
     def process(self, pcm: bytes, captured_at: float) -> bytes:
         """One microphone frame, captured by the callback at `captured_at` (monotonic), cleaned.
 
@@ -119,11 +132,12 @@ class EchoControl:
         if self.mode == "off":
             return pcm
         self._take_played()
-        if self.canceller is None:
+        if self.mode != "aec" and not self._waiting:
             return self._process(pcm, captured_at)
         self._waiting.append((pcm, captured_at))
         out = []
-        while self._waiting and self._reference_ready(*self._waiting[0], newest=captured_at):
+        while self._waiting and (self.mode != "aec"
+                                 or self._reference_ready(*self._waiting[0], newest=captured_at)):
             out.append(self._process(*self._waiting.popleft()))
         return b"".join(out)
 
@@ -136,7 +150,7 @@ class EchoControl:
                 self._cue_span = (chunk.audible_at if chunk.audible_at > last + TAIL_S else first, end)
             else:
                 self.gate.played(chunk.audible_at, end, level_db)
-            if self.canceller is not None:
+            if self.mode == "aec":
                 self._reference.add(self._reference_resample(chunk.pcm), chunk.audible_at)
 
     def _reference_ready(self, pcm: bytes, captured_at: float, *, newest: float) -> bool:
@@ -150,13 +164,13 @@ class EchoControl:
         heard_end = captured_at - self.input_latency_s
         heard_start = heard_end - pcm_ms(len(pcm)) / 1000
         heard = pcm
-        if self.canceller is not None:
+        if self.mode == "aec":
             pcm = self._cancel(pcm, heard_start, heard_end)
         if pcm and self._cue_audible(heard_start, heard_end):
             pcm = self._without_cue(pcm)
         if not pcm or not self.gate.echo_possible(heard_start, heard_end):
             return pcm
-        if self.canceller is not None and len(heard) == len(pcm):
+        if self.mode == "aec" and len(heard) == len(pcm):
             return self._double_talk(heard, pcm, heard_start, heard_end)
         level_db = level_dbfs(pcm)
         if self.gate.admit(heard_start, heard_end, level_db, level_dbfs(heard)):
@@ -179,9 +193,12 @@ class EchoControl:
             decides = self.fit.explains_echo
             self.fit.learn(fit, user)
             if decides and user:
-                return cleaned if level_db >= fit.residual_dbfs - CANCELLER_BEHIND_DB else fit.residual
+                behind = self.canceller is None or level_db < fit.residual_dbfs - CANCELLER_BEHIND_DB
+                return fit.residual if behind else cleaned
             if decides:
                 return self._gated(cleaned, level_db)
+        if self.canceller is None:
+            return cleaned if passed else self._gated(cleaned, level_db)
         if self.residual.decides(heard_db) and not self.gate.onset(start, end):
             passed = self.residual.admit(heard_db, level_db)
             if passed and self.residual.certain(heard_db, level_db):
@@ -206,9 +223,10 @@ class EchoControl:
         return self._gated(pcm, level_dbfs(cleaned))
 
     def _cancel(self, pcm: bytes, heard_start: float, heard_end: float) -> bytes:
-        assert self.canceller is not None
         reference = self._reference.take(heard_end, len(pcm) // 2)  # asleep too: it keeps in step
         self.fit.reference(reference, self._reference.peek(round(AHEAD_S * WIRE_RATE)))
+        if self.canceller is None:
+            return pcm
         if self.gate.audible_until + self.gate.tail_s + AEC_IDLE_S < heard_start:
             if self.aec_active:
                 self.aec_active = False
@@ -236,5 +254,5 @@ class EchoControl:
             "frames_cancelled": self.frames_cancelled,
             "echo_gain_db": round(self.gate.gain_db, 1),
             "aec_erle_db": round(self.residual.erle_db, 1) if self.canceller is not None else None,
-            "echo_left_db": round(self.fit.echo_db, 1) if self.canceller is not None else None,
+            "echo_left_db": round(self.fit.echo_db, 1) if self.mode == "aec" else None,
         }

@@ -47,9 +47,13 @@ def sounding(played: np.ndarray) -> np.ndarray:
     return np.concatenate([silence(OUTPUT_LATENCY_S), played])
 
 
-def control(mode: EchoMode) -> EchoControl:
-    return EchoControl(mode, PlayedAudio(RATE, 20), input_latency_s=INPUT_LATENCY_S,
+def control(mode: EchoMode, *, canceller: bool = True) -> EchoControl:
+    """Echo control as the audio devices set it up, the canceller started (`attach`)."""
+    echo = EchoControl(mode, PlayedAudio(RATE, 20), input_latency_s=INPUT_LATENCY_S,
                        output_latency_s=OUTPUT_LATENCY_S)
+    if echo.wants_canceller and canceller:
+        echo.attach(echo.new_canceller())
+    return echo
 
 
 def loud_frames(pcm: np.ndarray, threshold_dbfs: float = -45) -> list[float]:
@@ -107,7 +111,19 @@ def test_aec_falls_back_to_the_gate_when_it_cannot_start(monkeypatch: pytest.Mon
         raise EchoCancellerUnavailable("no livekit here")
 
     monkeypatch.setattr(echo_module, "EchoCanceller", unavailable)
-    assert control("aec").mode == "gate"
+    echo = control("aec")
+    assert echo.mode == "gate" and echo.canceller is None and not echo.wants_canceller
+
+
+def test_until_the_canceller_is_started_the_fit_decides_alone(scene: dict[str, np.ndarray]) -> None:
+    """The canceller is started when standby first ends, in a worker thread; the frames
+    before it arrives are judged by the fit, and a voice goes as the fit left it."""
+    echo = control("aec", canceller=False)
+    out = run(echo, scene["played"], scene["heard"])
+    assert echo.wants_canceller and echo.canceller is None and echo.mode == "aec"
+    assert not loud_frames(out[: 4 * RATE]), "echo got through"
+    over = slice(4 * RATE, 5 * RATE)
+    assert len(loud_frames(out[over])) >= 0.5 * len(loud_frames(scene["user"][over]))
 
 
 def test_the_reference_is_bounded_and_drained_in_order() -> None:
