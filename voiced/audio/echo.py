@@ -180,31 +180,35 @@ class EchoControl:
     def _double_talk(self, heard: bytes, cleaned: bytes, start: float, end: float) -> bytes:
         """Behind the canceller: the user's voice passes, the assistant's echo does not.
 
-        The fit (`voiced.audio.echo_fit`) decides where it explains the room's echo; a
-        voice it finds goes as the canceller left it once the canceller lets it through,
-        and until then (AEC3 holds a voice back for 150-300 ms) as the fit left it. Where
-        the fit does not explain the echo, the canceller's record decides
-        (`voiced.audio.gate.ResidualGate`)."""
+        The fit (`voiced.audio.echo_fit`) decides where it explains the room's echo. Where
+        it does not, the canceller's record decides once it has one
+        (`voiced.audio.gate.ResidualGate`), and until then the energy gate on what the
+        microphone heard: as in `gate` mode, so that a room with no echo at all (nothing
+        for the fit to learn from) still lets the user through. A voice goes as the
+        canceller left it once the canceller lets it through, and until then (AEC3 holds a
+        voice back for 150-300 ms) as the fit left it."""
         heard_db, level_db, seconds = level_dbfs(heard), level_dbfs(cleaned), end - start
-        passed = self.gate.admit(start, end, level_db, heard_db)  # it learns the echo's gain
+        passed = self.gate.admit(start, end, heard_db)
         fit = self.fit.fit(heard)
+        voice = fit.residual if fit is not None else heard
+        behind = self.canceller is None or level_db < level_dbfs(voice) - CANCELLER_BEHIND_DB
         if fit is not None:
             user = self.fit.user(fit)
             decides = self.fit.explains_echo
             self.fit.learn(fit, user)
-            if decides and user:
-                behind = self.canceller is None or level_db < fit.residual_dbfs - CANCELLER_BEHIND_DB
-                return fit.residual if behind else cleaned
             if decides:
-                return self._gated(cleaned, level_db)
-        if self.canceller is None:
-            return cleaned if passed else self._gated(cleaned, level_db)
-        if self.residual.decides(heard_db) and not self.gate.onset(start, end):
-            passed = self.residual.admit(heard_db, level_db)
-            if passed and self.residual.certain(heard_db, level_db):
-                cleaned = heard
-        self.residual.learn(heard_db, level_db, seconds, passed)
-        return cleaned if passed else self._gated(cleaned, level_db)
+                return (voice if behind else cleaned) if user else self._gated(cleaned, level_db)
+        if self.canceller is not None:
+            certain = False
+            if self.residual.decides(heard_db) and not self.gate.onset(start, end):
+                passed = self.residual.admit(heard_db, level_db)
+                certain = passed and self.residual.certain(heard_db, level_db)
+            self.residual.learn(heard_db, level_db, seconds, passed)
+            if certain:
+                return heard
+        if not passed:
+            return self._gated(cleaned, level_db)
+        return voice if behind else cleaned
 
     def _gated(self, pcm: bytes, level_db: float) -> bytes:
         if level_db > SILENT_DBFS:

@@ -195,3 +195,17 @@ def test_a_frame_waits_no_longer_than_its_limit() -> None:
         control_.process(bytes(2 * FRAME), 10.0 + tick * 0.02)
     later = [control_.process(bytes(2 * FRAME), 10.2 + tick * 0.02) for tick in range(12)]
     assert later[0] == b"" and sum(len(out) for out in later) >= 2 * FRAME * 6, "frames stayed held"
+
+
+def test_with_no_echo_at_all_the_user_passes_over_the_assistant(
+        assistant_speech: np.ndarray, user_speech: np.ndarray) -> None:
+    """Guards issue 10: with a headset, or speakers the microphone does not hear, the fit
+    has no echo to learn from and never decides; the canceller's record is empty too. The
+    energy gate on what the microphone heard decides then, as in `gate` mode: behind AEC3
+    (which holds a voice back for 150-300 ms) the user could not interrupt at all."""
+    played = assistant_speech[: 4 * RATE]
+    user = np.concatenate([silence(2.0), user_speech[: 2 * RATE]])
+    echo = control("aec")
+    out = run(echo, played, user)
+    over = slice(2 * RATE, 3 * RATE)
+    assert len(loud_frames(out[over], -40)) >= 0.5 * len(loud_frames(user[over], -40)), "the user was gated"
