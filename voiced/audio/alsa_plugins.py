@@ -25,7 +25,7 @@ def release_unused_plugins() -> None:
     Call it holding PortAudio's lock, after a scan; without ALSA in the process (another
     platform, another host API) it does nothing."""
     try:
-        asound = ctypes.CDLL("libasound.so.2", mode=getattr(os, "RTLD_NOLOAD", 0) | os.RTLD_LOCAL)
+        asound = ctypes.CDLL("libasound.so.2", mode=getattr(os, "RTLD_NOLOAD", 0) | os.RTLD_NOW)
     except OSError:
         return
     if (error := asound.snd_config_update_free_global()) < 0:
