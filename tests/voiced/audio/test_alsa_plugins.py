@@ -6,7 +6,9 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
+from tests.support.processes import DaemonProcess, SimulatorProcess, daemon_env
 from tests.support.pulse import PulseServer
 
 SCAN_THEN_RECORD = """
@@ -37,3 +39,15 @@ def test_the_scan_leaves_no_plugin_loaded_and_streams_still_open(pulse: PulseSer
     assert result["after_scan"] == [], "the scan's plugins stay loaded"
     assert result["heard"], "no audio reached a stream opened after the plugins were let go"
     assert result["while_recording"] == ["libasound_module_pcm_pulse.so"]
+
+
+def test_a_daemon_in_standby_holds_only_the_plugin_of_its_streams(
+        tmp_path: Path, pulse: PulseServer, processes: list) -> None:
+    simulator = SimulatorProcess(tmp_path)
+    daemon = DaemonProcess(tmp_path, daemon_env(pulse.env, simulator), config='[listen]\nmode = "wake"\n',
+                           wait_ready=False)
+    processes += [simulator, daemon]
+    daemon.wait_state("standby", timeout=30)
+    maps = Path(f"/proc/{daemon.process.pid}/maps").read_text().splitlines()
+    plugins = {line.split()[-1].rsplit("/", 1)[1] for line in maps if "libasound_module_pcm_" in line}
+    assert plugins == {"libasound_module_pcm_pulse.so"}
