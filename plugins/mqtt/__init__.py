@@ -3,20 +3,23 @@
 On when `[mqtt] host` is set (see README "Home Assistant"). Home Assistant finds voiced
 through device discovery; the bridge keeps it told of the state, transcripts, volume and
 cost, and carries out what it sends on the command topics. The broker is served from a
-thread of the bridge's own (`bridge.Bridge`): the daemon never waits on it.
+thread of the bridge's own (`bridge.Bridge`): the daemon never waits on it. The bridge,
+and the MQTT client library behind it, are imported only when a host is set.
 """
 
 from __future__ import annotations
 
 import importlib.metadata
 import logging
+from typing import TYPE_CHECKING
 
 from voiced import hookimpl
 from voiced.bus import Event
 from voiced.plugin_host import DaemonAPI, StatusLine
 from voiced.turns import Turn
 
-from .bridge import MAX_TEXT, Bridge
+if TYPE_CHECKING:
+    from .bridge import Bridge
 
 log = logging.getLogger("voiced.plugins.mqtt")
 
@@ -48,6 +51,8 @@ def voiced_startup(daemon: DaemonAPI) -> None:
     if config.host is None:
         status_line = None
         return
+    from .bridge import Bridge  # paho and the bridge: only with a broker
+
     _bridge = Bridge(config, daemon, version=_version(), report=_report)
     _bridge.start()  # it hands the daemon its wake arbiter while other rooms are online
 
@@ -71,5 +76,7 @@ async def voiced_event(event: Event) -> None:
 @hookimpl
 async def voiced_transcript(entry: Turn) -> None:
     if _bridge is not None and entry.text:
+        from .bridge import MAX_TEXT  # loaded with the bridge
+
         _bridge.post("transcript", {"event_type": entry.role, "text": entry.text[:MAX_TEXT],
                                     "item_id": entry.item_id, "interrupted": entry.interrupted})

@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 import pyaudio
 
+from voiced.audio.alsa_plugins import release_unused_plugins
 from voiced.audio.diagnostics import scanning
 from voiced.audio.portaudio import serialised
 from voiced.audio.virtual import VirtualDevice, VirtualDeviceError, VirtualStream, is_virtual
@@ -53,6 +54,7 @@ def start_portaudio() -> tuple[pyaudio.PyAudio, list[Device]]:
     complaints kept off the terminal (one debug line says what they were)."""
     with scanning("PortAudio's device scan"):
         pa = pyaudio.PyAudio()
+        release_unused_plugins()
         return pa, list_devices(pa)
 
 
