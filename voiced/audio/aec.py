@@ -4,7 +4,8 @@ livekit (the LiveKit real-time SDK) ships WebRTC's audio processing in a prebuil
 manylinux/macOS/Windows wheel and exposes it as `rtc.AudioProcessingModule`: it
 works offline (nothing is fetched at run time) and accepts 24 kHz directly, so
 neither side is resampled for it. It is imported only when `echo = "aec"` asks for
-it: the library costs about 30 MB and a few native threads (idle).
+it, once voiced first listens (`voiced.audio.echo.EchoControl.new_canceller`): the
+library costs about 14 MB of resident memory and a few native threads (idle).
 
 AEC3 works in 10 ms blocks. The reference (what the speaker played) is fed with
 `process_reverse_stream` ahead of the microphone blocks that hold its echo; AEC3
