@@ -290,8 +290,12 @@ class Capture:
             return
         first, first_at = periods[0]
         started_at = first_at - pcm_ms(len(first), resample.from_rate) / 1000
+        ended_at = periods[-1][1]
+        if self.echo is not None:  # it may hold audio back, or hand over some it held
+            ended_at -= self.echo.held_s
+            started_at = ended_at - pcm_ms(len(pcm)) / 1000
         try:
-            self._send.send_nowait(MicFrame(pcm, started_at, periods[-1][1]))
+            self._send.send_nowait(MicFrame(pcm, started_at, ended_at))
         except trio.WouldBlock:
             self.dropped += 1
         except trio.ClosedResourceError:

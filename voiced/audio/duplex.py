@@ -238,8 +238,6 @@ class Audio:
             self._wake = trio.Event()
             self.playback.on_queued = self._wake.set
             now = time.monotonic()
-            if self.echo is not None and self.echo.wants_canceller and not self._standby:
-                self.echo.attach(await trio.to_thread.run_sync(self.echo.new_canceller))
             trouble = await self._follow_playback(now)
             if self._watch is not None and now >= next_watch:
                 next_watch = now + (STANDBY_CHECK_S if self._standby else WATCH_EVERY_S)
@@ -252,6 +250,8 @@ class Audio:
                     await trio.to_thread.run_sync(self._switch_input, self._want_period_ms)
                 except (DeviceError, OSError) as exc:
                     trouble.append(f"input ({exc})")
+            if self.echo is not None and self.echo.wants_canceller and not self._standby:  # ~0.5 s
+                self.echo.attach(await trio.to_thread.run_sync(self.echo.new_canceller))
             trouble += self._stalled(time.monotonic())
             if problems := gone + trouble:
                 self._degrade("; ".join(problems), on_problem)

@@ -33,14 +33,14 @@ import logging
 from collections import deque
 from typing import Any, Literal
 
-from voiced.audio.aec import EchoCanceller, EchoCancellerUnavailable
+from voiced.audio.aec import BLOCK_MS, EchoCanceller, EchoCancellerUnavailable
 from voiced.audio.cues import CueEcho
 from voiced.audio.echo_fit import AHEAD_S, EchoFit
 from voiced.audio.gate import LEAD_S, SILENT_DBFS, TAIL_S, EchoGate, ResidualGate
 from voiced.audio.levels import level_dbfs
 from voiced.audio.reference import PlayedAudio, SoundingTimeline
 from voiced.audio.resample import Resampler
-from voiced.pcm import WIRE_RATE, pcm_ms
+from voiced.pcm import WIRE_RATE, pcm_bytes, pcm_ms
 
 log = logging.getLogger("voiced.audio")
 
@@ -56,8 +56,8 @@ REFERENCE_RUNNING_S = 0.5
 """A microphone frame is processed once the reference of what sounded while it was heard
 has arrived: the output callback hands its buffers over in bursts, and a reference
 that came late used to be silence to the canceller (and the echo it explains, a voice).
-It waits at most `REFERENCE_WAIT_S`, and not at all when the output stream stopped
-`REFERENCE_RUNNING_S` before."""
+It waits at most `REFERENCE_WAIT_S` (in whole input periods: up to 120 ms at 40 ms), and
+not at all when the output stream stopped `REFERENCE_RUNNING_S` before."""
 
 CANCELLER_BEHIND_DB = 6.0
 """A voice the fit found goes as the canceller left it once that is within this of what
@@ -77,7 +77,7 @@ class EchoControl:
     `process()` is called in trio with every frame; `played` is the reference the output
     callback fills. `mode` is the mode in effect. In ``aec`` the canceller is started by
     the owner when it is first wanted (`wants_canceller`, `new_canceller` in a worker
-    thread, `attach` in trio): its library costs 13 MB that a daemon in standby does not
+    thread, `attach` in trio): its library costs 14 MB that a daemon in standby does not
     need; until then the fit decides alone. ``aec`` falls back to ``gate`` (with a
     warning) when the canceller cannot start.
     """
@@ -97,6 +97,8 @@ class EchoControl:
         self._reference = SoundingTimeline(WIRE_RATE, LEAD_S)
         self._waiting: deque[tuple[bytes, float]] = deque()
         """Microphone frames whose reference has not arrived yet (`process`)."""
+        self._rest = b""
+        """The end of the last frame that was not a whole 10 ms block (`process`)."""
         self.aec_active = False
         """The canceller is processing (the assistant was audible lately)."""
         self.frames_gated = 0
@@ -124,22 +126,33 @@ class EchoControl:
     def process(self, pcm: bytes, captured_at: float) -> bytes:
         """One microphone frame, captured by the callback at `captured_at` (monotonic), cleaned.
 
-        Returns PCM of the same length, except while the canceller runs: then a frame
-        whose reference has not arrived yet waits for it (up to `REFERENCE_WAIT_S`) and
-        comes out with a later one, and frames that are not whole 10 ms blocks come out
-        as whole blocks, the rest kept.
+        Returns PCM of the same length, except in ``aec``: there the audio is cut into whole
+        10 ms blocks (the canceller's and the fit's unit; a device at its own rate delivers
+        other lengths), the rest waiting for the next frame, and a frame whose reference
+        has not arrived yet waits for it (up to `REFERENCE_WAIT_S`) and comes out with a
+        later one. What comes out ends `held_s` before `captured_at`.
         """
         if self.mode == "off":
             return pcm
         self._take_played()
-        if self.mode != "aec" and not self._waiting:
+        if self.mode != "aec" and not self._waiting and not self._rest:
             return self._process(pcm, captured_at)
-        self._waiting.append((pcm, captured_at))
+        pcm, self._rest = self._rest + pcm, b""
+        if self.mode == "aec":
+            whole = len(pcm) - len(pcm) % pcm_bytes(BLOCK_MS)
+            pcm, self._rest = pcm[:whole], pcm[whole:]
+        if pcm:
+            self._waiting.append((pcm, captured_at - pcm_ms(len(self._rest)) / 1000))
         out = []
         while self._waiting and (self.mode != "aec"
-                                 or self._reference_ready(*self._waiting[0], newest=captured_at)):
+                                 or self._reference_ready(self._waiting[0][1], newest=captured_at)):
             out.append(self._process(*self._waiting.popleft()))
         return b"".join(out)
+
+    @property
+    def held_s(self) -> float:
+        """How long before the last frame's `captured_at` what `process` returned ends."""
+        return pcm_ms(len(self._rest) + sum(len(pcm) for pcm, _ in self._waiting)) / 1000
 
     def _take_played(self) -> None:
         for chunk in self.played.drain():
@@ -153,7 +166,7 @@ class EchoControl:
             if self.mode == "aec":
                 self._reference.add(self._reference_resample(chunk.pcm), chunk.audible_at)
 
-    def _reference_ready(self, pcm: bytes, captured_at: float, *, newest: float) -> bool:
+    def _reference_ready(self, captured_at: float, *, newest: float) -> bool:
         """Whether the reference of the frame captured at `captured_at` has arrived, or never will
         (the output stream is not running) or has been waited for long enough."""
         needed = captured_at - self.input_latency_s + self._reference.lead_s + AHEAD_S
@@ -170,7 +183,7 @@ class EchoControl:
             pcm = self._without_cue(pcm)
         if not pcm or not self.gate.echo_possible(heard_start, heard_end):
             return pcm
-        if self.mode == "aec" and len(heard) == len(pcm):
+        if self.mode == "aec":  # whole blocks: the canceller returns as much as it is given
             return self._double_talk(heard, pcm, heard_start, heard_end)
         level_db = level_dbfs(pcm)
         if self.gate.admit(heard_start, heard_end, level_db, level_dbfs(heard)):

@@ -231,10 +231,9 @@ class EchoFit:
             if part.heard_dbfs < LEARN_ABOVE_DBFS:
                 continue
             self.echo_db = _follow(self.echo_db, part.left_db, part.seconds, user)
-            if part.left_db < STEADY_DB:
+            if part.left_db < STEADY_DB and not user:  # the echo's delay and gain, where it is explained
                 self._delay = part.delay
-            gain_db = _dbfs_ratio(part.heard_dbfs, part.left_dbfs) - part.played_dbfs
-            if not user and math.isfinite(gain_db):
+                gain_db = _dbfs_ratio(part.heard_dbfs, part.left_dbfs) - part.played_dbfs
                 weight = 1.0 if self.gain_db is None else min(1.0, part.seconds / GAIN_TIME_S)
                 self.gain_db = (self.gain_db or 0.0) + weight * (gain_db - (self.gain_db or 0.0))
             if part.tail_db is None:

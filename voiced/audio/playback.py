@@ -206,7 +206,9 @@ class Playback:
         gain = self.gain
         data = bytes(out) if gain == 1.0 or not filled else scaled(out, gain)
         if self.taps:
-            sounds_at = time.monotonic() + _device_delay(time_info, self.default_delay_s)
+            # from the callback's start: a thread preempted while it filled the buffer must not
+            # stamp it late (the reference would be laid out after a gap that never was)
+            sounds_at = self.last_callback_at + _device_delay(time_info, self.default_delay_s)
             for tap in self.taps:
                 tap(data, sounds_at)
         return data, pyaudio.paContinue

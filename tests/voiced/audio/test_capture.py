@@ -144,10 +144,28 @@ class RecordingEcho:
     def __init__(self) -> None:
         self.calls: list[tuple[int, float]] = []
         self.aec_active = False
+        self.held_s = 0.0
 
     def process(self, pcm: bytes, captured_at: float) -> bytes:
         self.calls.append((len(pcm), captured_at))
         return pcm
+
+
+class HoldingEcho(RecordingEcho):
+    """Holds every other period back and hands it over with the next (as aec does while the
+    reference of a period has not arrived)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._held = b""
+
+    def process(self, pcm: bytes, captured_at: float) -> bytes:
+        super().process(pcm, captured_at)
+        if not self._held:
+            self._held, self.held_s = pcm, len(pcm) / 2 / WIRE_RATE
+            return b""
+        out, self._held, self.held_s = self._held + pcm, b"", 0.0
+        return out
 
 
 def test_echo_control_sees_each_period_with_its_own_time(clock: Clock) -> None:
@@ -155,6 +173,17 @@ def test_echo_control_sees_each_period_with_its_own_time(clock: Clock) -> None:
     start = clock.now
     run((quiet(i) for i in range(20)), clock, prompt=False, echo=echo)
     assert echo.calls == [(PERIOD * 2, pytest.approx(start + (i + 1) * PERIOD_S)) for i in range(20)]
+
+
+def test_frames_the_echo_control_held_back_keep_the_time_they_were_heard(clock: Clock) -> None:
+    """Guards a review finding: audio the echo control handed over late was stamped with the
+    later period's times, so standby audio from before a wake could pass `MicFrame.since`."""
+    _, frames, _ = run((quiet(i) for i in range(6)), clock, prompt=True, echo=HoldingEcho())
+    assert [len(frame.pcm) for frame in frames] == [PERIOD * 4] * 3
+    start = clock.now - 6 * PERIOD_S
+    for index, frame in enumerate(frames):
+        assert frame.started_at == pytest.approx(start + 2 * index * PERIOD_S)
+        assert frame.captured_at == pytest.approx(start + 2 * (index + 1) * PERIOD_S)
 
 
 def test_retune_forgets_quiet_periods_of_the_old_stream(clock: Clock) -> None:

@@ -209,3 +209,24 @@ def test_with_no_echo_at_all_the_user_passes_over_the_assistant(
     out = run(echo, played, user)
     over = slice(2 * RATE, 3 * RATE)
     assert len(loud_frames(out[over], -40)) >= 0.5 * len(loud_frames(user[over], -40)), "the user was gated"
+
+
+def test_frames_that_are_not_whole_blocks_are_cut_into_blocks(scene: dict[str, np.ndarray]) -> None:
+    """Guards a review finding: a device at its own rate (44.1 or 48 kHz, resampled) delivers
+    frames of 830 samples; the canceller returns whole 10 ms blocks only, and every frame of
+    another length skipped the fit: barge-in fell back to the energy gate after a wake."""
+    echo = control("aec")
+    odd = 415  # samples at 24 kHz per period: not a multiple of 240
+    played, heard = scene["played"], scene["heard"]
+    out, now = [], 0.0
+    for start in range(0, len(heard) - odd, odd):
+        now = start / RATE + odd / RATE + INPUT_LATENCY_S
+        echo.played.push(played[start:start + odd].astype(np.int16).tobytes(), now - INPUT_LATENCY_S
+                         - odd / RATE + OUTPUT_LATENCY_S)
+        out.append(np.frombuffer(echo.process(heard[start:start + odd].tobytes(), now), dtype=np.int16))
+    cleaned = np.concatenate(out)
+    assert len(cleaned) % 240 == 0 and len(heard) - len(cleaned) < 2 * odd + RATE // 5
+    assert echo.fit.explains_echo, "the fit never learned the echo"
+    assert not loud_frames(cleaned[: 4 * RATE - odd]), "echo got through"
+    over = slice(4 * RATE, 5 * RATE)
+    assert len(loud_frames(cleaned[over])) >= 0.5 * len(loud_frames(scene["user"][over]))
