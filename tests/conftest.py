@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -31,6 +31,31 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.audio)
         if LIVE_FIXTURES.intersection(fixtures):
             item.add_marker(pytest.mark.live)
+
+
+FAST_LOOP_WORKERS = 6
+"""Test processes for a run without the audio tests (`-m "not audio"`): its tests mostly
+wait on real voiced and simulator processes, so more of them than cores keep the machine
+busy (two cores: about a minute instead of four)."""
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """How many processes `-n auto` (pytest's default here, see pyproject.toml) runs:
+    `FAST_LOOP_WORKERS` when `-m` leaves out every audio test, else none (one process).
+    Audio tests are timed against a real sound server: they run alone, one at a time."""
+    try:
+        from _pytest.mark.expression import Expression
+
+        expression = Expression.compile(config.option.markexpr or "audio")
+        audio_runs = any(expression.evaluate(_has_marks(marks)) for marks in ({"audio"}, {"audio", "live"}))
+    except Exception:  # pytest changed its private API: be safe, run in one process
+        audio_runs = True
+    return 0 if audio_runs else FAST_LOOP_WORKERS
+
+
+def _has_marks(marks: set[str]) -> Callable[..., bool]:
+    """A `-m` expression's matcher for a test with these marks."""
+    return lambda name, /, **_: name in marks
 
 
 @pytest.fixture(scope="session")
