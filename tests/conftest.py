@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -33,10 +34,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.live)
 
 
-FAST_LOOP_WORKERS = 6
+FAST_LOOP_WORKERS = min(3 * (os.cpu_count() or 1), 16)
 """Test processes for a run without the audio tests (`-m "not audio"`): its tests mostly
-wait on real voiced and simulator processes, so more of them than cores keep the machine
-busy (two cores: about a minute instead of four)."""
+wait on real voiced and simulator processes, so three a core keep the machine busy; each
+collects the whole suite first (a few seconds of CPU), so not more."""
 
 
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
