@@ -18,6 +18,8 @@ from tests.support.processes import SECRET_KEY, DaemonProcess, EventReader, Simu
 from tests.support.signals import active_spans, load_wav, save_wav, silence, speak
 from voiced.pcm import WIRE_RATE as RATE
 
+pytestmark = pytest.mark.alone  # the files are paced by the clock, and timed
+
 ANSWER_S = 2.0
 TONE_ANSWER = {"turns": [{"transcript": "What is the weather like today?",
                           "response": {"text": "A tone.", "audio": {"tone_s": ANSWER_S, "freq": 440}}}]}

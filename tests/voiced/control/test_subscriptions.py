@@ -41,6 +41,7 @@ def test_topics_filter_by_prefix(daemon: DaemonProcess) -> None:
     reader.close()
 
 
+@pytest.mark.alone  # the microphone's appends are timed
 @pytest.mark.simulator_args("--speed", "200")  # text answers in a blink
 def test_a_subscriber_that_does_not_read_loses_the_oldest_and_is_told(
         daemon: DaemonProcess, simulator: SimulatorProcess) -> None:
