@@ -25,6 +25,7 @@ def test_snapshot_then_consecutive_events(daemon: DaemonProcess) -> None:
     assert daemon.rpc("say", {"text": "hello there"})["result"]["state"] == "thinking"
     reader.wait_for("assistant.response.done")
     reader.wait_for("usage.updated")
+    reader.wait_for("state.changed", count=2)  # listening again can come after both
     seqs = [e["seq"] for e in reader.events]
     assert seqs == list(range(1, len(seqs) + 1))
     types = [e["type"] for e in reader.events]
