@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.support import alone
 from tests.support.headless import VIRTUAL_DEVICES, no_sound
 from tests.support.processes import DaemonProcess, SimulatorProcess, daemon_env
 from tests.support.pulse import MissingAudioTool, PulseServer
@@ -31,6 +33,44 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.audio)
         if LIVE_FIXTURES.intersection(fixtures):
             item.add_marker(pytest.mark.live)
+
+
+FAST_LOOP_WORKERS = min(3 * (os.cpu_count() or 1), 16)
+"""Test processes for a run without the audio tests (`-m "not audio"`): its tests mostly
+wait on real voiced and simulator processes, so three a core keep the machine busy; each
+collects the whole suite first (a few seconds of CPU), so not more."""
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """How many processes `-n auto` (pytest's default here, see pyproject.toml) runs:
+    `FAST_LOOP_WORKERS` when `-m` leaves out every audio test, else none (one process).
+    Audio tests are timed against a real sound server: they run alone, one at a time."""
+    try:
+        from _pytest.mark.expression import Expression
+
+        expression = Expression.compile(config.option.markexpr or "audio")
+        audio_runs = any(expression.evaluate(_has_marks(marks)) for marks in ({"audio"}, {"audio", "live"}))
+    except Exception:  # pytest changed its private API: be safe, run in one process
+        audio_runs = True
+    return 0 if audio_runs else FAST_LOOP_WORKERS
+
+
+def _has_marks(marks: set[str]) -> Callable[..., bool]:
+    """A `-m` expression's matcher for a test with these marks."""
+    return lambda name, /, **_: name in marks
+
+
+@pytest.fixture(autouse=True)
+def _alone_when_marked(request: pytest.FixtureRequest,
+                       tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """In a parallel run, a test marked `alone` (it measures time against the clock) runs
+    with no other test beside it (tests.support.alone); in one process, nothing to do."""
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        yield
+        return
+    shared = tmp_path_factory.getbasetemp().parent  # the run's folder, above each worker's
+    with alone.hold(shared, request.node.get_closest_marker("alone") is not None):
+        yield
 
 
 @pytest.fixture(scope="session")

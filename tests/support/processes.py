@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from tests.support.forking import fork_simulator
 from tests.support.headless import private_home
 
 PYTHON = sys.executable
@@ -41,16 +42,15 @@ def wait_for(predicate: Callable[[], Any], timeout: float, what: str, interval: 
 
 
 class SimulatorProcess:
-    """`python -m voiced.simulator --strict` with an event log, on a free loopback port."""
+    """`python -m voiced.simulator --strict` with an event log, on a free loopback port;
+    forked from a process that has imported it (tests.support.forking), which saves most
+    of its start-up."""
 
     def __init__(self, folder: Path, script: dict[str, Any] | None = None, *extra: str) -> None:
         self.folder = folder
         self.event_log = folder / "simulator-events.jsonl"
         self.stderr = folder / "simulator.stderr"
         args = [
-            PYTHON,
-            "-m",
-            "voiced.simulator",
             "--port",
             "0",
             "--strict",
@@ -62,10 +62,7 @@ class SimulatorProcess:
             path = folder / "script.json"
             path.write_text(json.dumps(script))
             args += ["--script", str(path)]
-        self.process = subprocess.Popen(
-            args, stdout=subprocess.PIPE, stderr=self.stderr.open("wb"), text=True
-        )
-        assert self.process.stdout is not None
+        self.process = fork_simulator(args, self.stderr.open("wb"))
         line = self.process.stdout.readline()
         if "listening on" not in line:
             self.process.kill()

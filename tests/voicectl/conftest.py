@@ -211,7 +211,8 @@ class Tmux:
     def __init__(self, folder: Path, env: dict[str, str]) -> None:
         self.socket = folder / "tmux.sock"
         self.env = {**env, "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"}
-        self.env.pop("TMUX", None)
+        for name in ("TMUX", "LINES", "COLUMNS"):  # pytest-xdist's workers have LINES=24 COLUMNS=80
+            self.env.pop(name, None)
 
     def tmux(self, *args: str) -> str:
         result = subprocess.run(

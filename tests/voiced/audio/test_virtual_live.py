@@ -52,6 +52,7 @@ def spans_of(path: Path) -> list[tuple[float, float]]:
 
 
 @pytest.mark.script(TONE_ANSWER)
+@pytest.mark.alone  # the files are paced by the clock, and timed here
 def test_a_spoken_question_from_a_file_is_answered_into_a_file(
         tmp_path: Path, simulator: SimulatorProcess, processes: list[Any], utterance: np.ndarray) -> None:
     daemon = start(tmp_path, simulator, np.concatenate([silence(2.0), utterance, silence(3.0)]),
@@ -76,6 +77,7 @@ def test_a_spoken_question_from_a_file_is_answered_into_a_file(
 
 
 @pytest.mark.script(LONG_ANSWER)
+@pytest.mark.alone  # the files are paced by the clock, and timed here
 def test_speaking_over_the_answer_cuts_the_file_where_the_truncation_says(
         tmp_path: Path, simulator: SimulatorProcess, processes: list[Any], utterance: np.ndarray) -> None:
     over = utterance[:RATE]

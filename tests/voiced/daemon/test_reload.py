@@ -241,6 +241,7 @@ def test_plugins_and_recording_are_loaded_again(home: Path) -> None:
     async def test() -> None:
         async with running(home) as r:
             await r.reach("listening", "the first session")
+            await r.wait(lambda: session_updates(r), "its session.update")  # it can follow the state
             tools = [t["name"] for t in session_updates(r)[0].get("tools", [])]
             assert tools, "the bundled clock tool is offered by default"
             await r.reload('[plugins]\ndisabled = ["clock"]\n[recording]\nenabled = true\n')

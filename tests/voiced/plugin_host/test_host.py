@@ -248,9 +248,9 @@ def test_sync_hooks_may_call_the_daemon_from_their_thread(tmp_path: Path) -> Non
 
         @hookimpl
         def voiced_event(event):
-            if event.type == "test.go":
-                event_daemon.bus.publish("test.answer", {"state": event_daemon.state})
+            if event.type == "test.go":  # the answer last: the test goes on when it has it
                 event_daemon.when_quiet(lambda: event_daemon.pause())
+                event_daemon.bus.publish("test.answer", {"state": event_daemon.state})
 
         @hookimpl
         def voiced_startup(daemon):
