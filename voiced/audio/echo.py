@@ -204,7 +204,8 @@ class EchoControl:
         passed = self.gate.admit(start, end, heard_db)
         fit = self.fit.fit(heard)
         voice = fit.residual if fit is not None else heard
-        behind = self.canceller is None or level_db < level_dbfs(voice) - CANCELLER_BEHIND_DB
+        behind = not self._cue_audible(start, end) and (  # `cleaned` is without the cue's tones
+            self.canceller is None or level_db < level_dbfs(voice) - CANCELLER_BEHIND_DB)
         if fit is not None:
             user = self.fit.user(fit)
             decides = self.fit.explains_echo

@@ -230,3 +230,27 @@ def test_frames_that_are_not_whole_blocks_are_cut_into_blocks(scene: dict[str, n
     assert not loud_frames(cleaned[: 4 * RATE - odd]), "echo got through"
     over = slice(4 * RATE, 5 * RATE)
     assert len(loud_frames(cleaned[over])) >= 0.5 * len(loud_frames(scene["user"][over]))
+
+
+def test_a_cue_heard_in_the_echo_tail_is_not_sent_while_the_canceller_is_starting(
+        assistant_speech: np.ndarray, user_speech: np.ndarray, through_room: Callable,
+        mixer: Callable) -> None:
+    """Guards a review finding: before the canceller arrives a voice goes as the fit left it,
+    which is built from the raw microphone: a cue played in the assistant's echo tail must
+    still go without its tones, as the cue removal left the frame."""
+    from voiced.audio.cues import WAKE_CUE
+
+    answer = assistant_speech[: RATE]
+    cue = np.frombuffer(WAKE_CUE, dtype=np.int16)
+    played = np.concatenate([answer, cue[: len(cue) // FRAME * FRAME]])
+    echo_ = through_room(sounding(played), delay_s=0.03, gain_db=-3)
+    at = len(answer) + round(OUTPUT_LATENCY_S * RATE)
+    user = np.concatenate([silence(at / RATE), user_speech[: len(cue)] * 0.5])
+    heard = mixer(echo_, user)
+    control_ = control("aec", canceller=False)
+    out = run(control_, played, heard)
+    cue_part = out[at:at + len(cue)].astype(np.float64)
+    spectrum = np.abs(np.fft.rfft(cue_part))
+    freqs = np.fft.rfftfreq(len(cue_part), 1 / RATE)
+    tone = sum(spectrum[np.argmin(np.abs(freqs - f))] for f in (660.0, 880.0))
+    assert tone < 0.4 * spectrum.max(), "the cue's tones went to the server"
