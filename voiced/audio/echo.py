@@ -204,8 +204,9 @@ class EchoControl:
         passed = self.gate.admit(start, end, heard_db)
         fit = self.fit.fit(heard)
         voice = fit.residual if fit is not None else heard
-        behind = not self._cue_audible(start, end) and (  # `cleaned` is without the cue's tones
-            self.canceller is None or level_db < level_dbfs(voice) - CANCELLER_BEHIND_DB)
+        if self._cue_audible(start, end):  # as `cleaned` is: without the cue's tones
+            voice = self.cue_echo.remove(voice)[0]
+        behind = self.canceller is None or level_db < level_dbfs(voice) - CANCELLER_BEHIND_DB
         if fit is not None:
             user = self.fit.user(fit)
             decides = self.fit.explains_echo
