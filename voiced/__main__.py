@@ -90,6 +90,7 @@ def _start(settings: Settings, config: Path | None, assistant: str | None, simul
     import anyio
 
     from voiced import logs
+    from voiced.audio.aec import exit_if_loaded
     from voiced.audio.devices import DeviceError
     from voiced.control import ControlSocketError, SocketFolderError
     from voiced.daemon import Options, run_daemon
@@ -119,6 +120,7 @@ def _start(settings: Settings, config: Path | None, assistant: str | None, simul
         logging.getLogger("voiced").critical("voiced stopped on an unexpected error", exc_info=exc)
         raise fail(f"stopped on an unexpected error ({type(innermost(exc)).__name__}); the log has "
                    "the details", EXIT_STARTUP) from None
+    exit_if_loaded(0)  # a clean stop: no interpreter teardown under livekit's native threads
 
 
 def _take_key_from_environment() -> SecretStr | None:

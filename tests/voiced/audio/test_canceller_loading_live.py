@@ -28,3 +28,17 @@ def test_a_daemon_in_standby_has_not_loaded_the_canceller_and_waking_loads_it(
     daemon.wait_state("listening", timeout=20)
     wait_for(lambda: canceller_loaded(daemon), 10, "the canceller to be loaded once listening")
     assert daemon.status()["devices"]["echo"]["mode"] == "aec"
+
+
+def test_a_daemon_with_the_canceller_loaded_stops_cleanly_with_its_last_log_line(
+        tmp_path: Path, virtual_sound: dict[str, str], processes: list) -> None:
+    """Guards a CI failure: livekit's native runtime threads panicked, and aborted the process
+    (SIGABRT), as the interpreter finalized under them after a clean stop. voiced now ends the
+    process itself once everything it owns is closed, its logs flushed."""
+    simulator = SimulatorProcess(tmp_path)
+    daemon = DaemonProcess(tmp_path, daemon_env(virtual_sound, simulator))
+    processes += [simulator, daemon]
+    wait_for(lambda: canceller_loaded(daemon), 10, "the canceller to be loaded")
+    assert daemon.terminate() == 0, daemon.stderr
+    assert "voiced stopped" in daemon.stderr.splitlines()[-1], daemon.stderr[-2000:]
+    assert "panicked" not in daemon.stderr and not daemon.socket.exists()
