@@ -210,6 +210,7 @@ class Listening:
         self.last_reason, self.last_change = reason, self._clock()
         if not pre_roll:
             self._send_audio_from_now()  # nothing heard in standby leaves the machine
+        self.ear.pre_roll()  # however we woke, the next standby's ear starts afresh
         self._standby.set_standby(False)
         self._standby.hold(pre_roll or [])
         self._standby_ended()

@@ -78,6 +78,9 @@ class StandbyEar:
         self._pre_roll.clear()
         self._pre_roll_bytes = 0
         self._recent.clear()
+        # what the VAD had not looked at yet (it decides mid-frame): stale at the next standby
+        self._pending = b""
+        self._to_vad = Resampler(WIRE_RATE, VAD_RATE)
         return frames
 
     def _keep(self, pcm: bytes) -> None:

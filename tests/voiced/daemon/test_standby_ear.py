@@ -60,3 +60,17 @@ def test_a_wake_word_detector_wakes_and_a_broken_one_is_dropped() -> None:
     listener = StandbyEar(0.5, [Broken(), AfterTen()], use_vad=False)
     assert first_wake(listener, silence(1.0)) == 9
     assert len(listener.detectors) == 1
+
+
+def test_speech_left_over_from_the_last_wake_does_not_wake_the_next_standby() -> None:
+    """Guards a flaky failure of test_standby_sends_nothing...: standby hands the ear frames
+    of 200 ms and batches of them; the ear woke on the tenth 20 ms of voice and kept the rest
+    of that frame's audio, unheard. The next standby heard that stale speech first and woke at
+    once on a quiet room (its pre-roll: digital silence), sending a session and audio."""
+    speech = speak("Hey there, are you awake? I have a question for you.", rate=24000)
+    listener = StandbyEar(threshold=0.5)
+    batch = np.concatenate([silence(0.2), speech]).astype(np.int16).tobytes()  # one long frame
+    assert listener.feed(batch) == "voice"
+    listener.pre_roll()  # woken: the ring starts again empty
+    quiet = (np.random.default_rng(3).standard_normal(24000) * 100).astype(np.int16)  # -50 dBFS
+    assert first_wake(listener, np.concatenate([silence(0.5), quiet])) is None
