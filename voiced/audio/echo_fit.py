@@ -122,7 +122,6 @@ class Fit:
     parts: list[Part]
     residual: bytes
     """The frame minus the fitted echo, PCM16 of the same length."""
-    residual_dbfs: float
 
 
 class EchoFit:
@@ -196,7 +195,7 @@ class EchoFit:
             parts.append(self._part(float(left @ left), float(piece @ piece), width, energy, first,
                                     float(segment[best]), steady_energy, in_step - best, broken))
         left_pcm = np.clip(np.round(residual), -32768, 32767).astype("<i2")
-        return Fit(parts, left_pcm.tobytes(), _dbfs(float(residual @ residual), n))
+        return Fit(parts, left_pcm.tobytes())
 
     def _part(self, left: float, total: float, width: int, energy: np.ndarray, first: int,
               played: float, steady: float | None, delay: int, broken: bool) -> Part:

@@ -113,28 +113,26 @@ class SoundingTimeline:
     def peek(self, samples: int) -> bytes:
         """The reference the next `take` will start with, without taking it (silence where
         none has arrived, or before the first `take`)."""
-        if self._next is None:
-            return bytes(2 * samples)
-        first = round((self._next - self._start) * self.rate)
-        out = bytearray(2 * samples)
-        lo, hi = max(0, first), min(len(self._pcm) // 2, first + samples)
-        if hi > lo:
-            out[2 * (lo - first):2 * (hi - first)] = self._pcm[2 * lo:2 * hi]
-        return bytes(out)
+        return bytes(2 * samples) if self._next is None else self._read(self._next, samples)
 
     def take(self, heard_end: float, samples: int) -> bytes:
         """The reference to feed with the microphone frame of `samples` heard until `heard_end`."""
         due = heard_end + self.lead_s - samples / self.rate
         if self._next is None or not due - RESYNC_EARLY_S <= self._next <= due + RESYNC_LATE_S:
             self._next = due
-        first = round((self._next - self._start) * self.rate)
-        out = bytearray(2 * samples)
-        lo, hi = max(0, first), min(len(self._pcm) // 2, first + samples)
-        if hi > lo:
-            out[2 * (lo - first):2 * (hi - first)] = self._pcm[2 * lo:2 * hi]
+        out = self._read(self._next, samples)
         self._next += samples / self.rate
         drop = round((self._next - KEEP_S - self._start) * self.rate)
         if drop > 0:
             del self._pcm[:2 * drop]
             self._start += drop / self.rate
+        return out
+
+    def _read(self, moment: float, samples: int) -> bytes:
+        """`samples` of the timeline from `moment` on, silence where there is none."""
+        first = round((moment - self._start) * self.rate)
+        out = bytearray(2 * samples)
+        lo, hi = max(0, first), min(len(self._pcm) // 2, first + samples)
+        if hi > lo:
+            out[2 * (lo - first):2 * (hi - first)] = self._pcm[2 * lo:2 * hi]
         return bytes(out)

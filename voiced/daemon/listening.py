@@ -210,7 +210,6 @@ class Listening:
         self.last_reason, self.last_change = reason, self._clock()
         if not pre_roll:
             self._send_audio_from_now()  # nothing heard in standby leaves the machine
-        self.ear.pre_roll()  # however we woke, the next standby's ear starts afresh
         self._standby.set_standby(False)
         self._standby.hold(pre_roll or [])
         self._standby_ended()
@@ -226,6 +225,7 @@ class Listening:
         self.last_reason, self.last_change = reason, self._clock()
         self.gate.close()
         self._end_session("standby")
+        self.ear.reset()  # however we woke last time: nothing heard before this standby counts
         self._standby.set_standby(True)
         self._standby_began()
         self._cue(SLEEP_CUE)

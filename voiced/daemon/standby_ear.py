@@ -75,13 +75,17 @@ class StandbyEar:
     def pre_roll(self) -> list[bytes]:
         """The last second of audio, oldest first; the ring starts again empty."""
         frames = list(self._pre_roll)
+        self.reset()
+        return frames
+
+    def reset(self) -> None:
+        """Forget what was heard, including what the VAD had not looked at yet (it decides
+        mid-frame): stale at the next standby."""
         self._pre_roll.clear()
         self._pre_roll_bytes = 0
         self._recent.clear()
-        # what the VAD had not looked at yet (it decides mid-frame): stale at the next standby
         self._pending = b""
         self._to_vad = Resampler(WIRE_RATE, VAD_RATE)
-        return frames
 
     def _keep(self, pcm: bytes) -> None:
         self._pre_roll.append(pcm)
