@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import alone
 from tests.support.headless import VIRTUAL_DEVICES, no_sound
 from tests.support.processes import DaemonProcess, SimulatorProcess, daemon_env
 from tests.support.pulse import MissingAudioTool, PulseServer
@@ -58,19 +57,6 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
 def _has_marks(marks: set[str]) -> Callable[..., bool]:
     """A `-m` expression's matcher for a test with these marks."""
     return lambda name, /, **_: name in marks
-
-
-@pytest.fixture(autouse=True)
-def _alone_when_marked(request: pytest.FixtureRequest,
-                       tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """In a parallel run, a test marked `alone` (it measures time against the clock) runs
-    with no other test beside it (tests.support.alone); in one process, nothing to do."""
-    if not os.environ.get("PYTEST_XDIST_WORKER"):
-        yield
-        return
-    shared = tmp_path_factory.getbasetemp().parent  # the run's folder, above each worker's
-    with alone.hold(shared, request.node.get_closest_marker("alone") is not None):
-        yield
 
 
 @pytest.fixture(scope="session")

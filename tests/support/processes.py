@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from tests.support import forking
 from tests.support.forking import fork_simulator
 from tests.support.headless import private_home
 
@@ -134,7 +135,7 @@ class DaemonProcess:
             path = folder / "config.toml"
             path.write_text(config)
             argv += ["--config", str(path)]
-        self.process = subprocess.Popen(
+        self.process = forking.popen(
             argv,
             env=self.env,
             cwd=folder,
@@ -185,7 +186,7 @@ class DaemonProcess:
 
     def voicectl(self, *args: str, timeout: float = 20.0) -> subprocess.CompletedProcess[str]:
         command = [str(Path(PYTHON).parent / "voicectl"), "--socket", str(self.socket), *args]
-        return subprocess.run(command, env=self.env, capture_output=True, text=True, timeout=timeout)
+        return forking.run(command, env=self.env, capture_output=True, text=True, timeout=timeout)
 
     def terminate(self, timeout: float = 10.0) -> int:
         if self.process.poll() is None:
