@@ -27,6 +27,8 @@ a reused pid). The server reaps its children and writes each one's exit status, 
 from __future__ import annotations
 
 import atexit
+import contextlib
+import gc
 import io
 import json
 import os
@@ -260,6 +262,7 @@ def _serve(control: socket.socket) -> dict[str, Any] | None:
     from voiced.simulator.validation import StrictValidator
 
     StrictValidator()  # imports what --strict validates against
+    gc.freeze()  # what is imported stays out of the children's collections: no copying it
     statuses: dict[int, int] = {}  # child pid -> the write end of its status pipe
     wake_read, wake_write = os.pipe()
     os.set_blocking(wake_write, False)
@@ -322,6 +325,9 @@ def _become(request: dict[str, Any]) -> None:
     os.environ.update(request["env"])
     _fresh_interpreter_state(request["env"])
     if "module" in request:
+        for name in (request["module"], f"{request['module']}.__main__"):  # as `-m` finds them:
+            if not hasattr(sys.modules.get(name), "__path__"):  # run afresh, not imported
+                sys.modules.pop(name, None)
         sys.argv = [request["module"], *request["argv"][3:]]
         sys.path[0] = request["cwd"]
         runpy.run_module(request["module"], run_name="__main__", alter_sys=True)
@@ -363,7 +369,41 @@ def fork_simulator(args: list[str], stderr: IO[bytes]) -> ForkedProcess | subpro
         stderr.close()
 
 
+def _end(request: dict[str, Any]) -> None:
+    """Run the child's command, then end as the interpreter would (threads joined, atexit
+    handlers run, streams flushed, the exit code, a traceback, death by SIGINT for a
+    KeyboardInterrupt), but without tearing down the modules: that would touch, and so
+    copy, every page the server shares with it (0.15 s of CPU a child)."""
+    code, interrupted = 0, False
+    try:
+        _become(request)
+    except SystemExit as stop:
+        code = _exit_code(stop.code)
+    except BaseException as error:
+        sys.excepthook(type(error), error, error.__traceback__)
+        code, interrupted = 1, isinstance(error, KeyboardInterrupt)
+    threading._shutdown()  # type: ignore[attr-defined]  # what the interpreter calls first
+    atexit._run_exitfuncs()
+    gc.collect()  # the child's own garbage, with its finalizers
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    if interrupted:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGINT)
+    os._exit(code)
+
+
+def _exit_code(code: object) -> int:
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code & 0xFF
+    print(code, file=sys.stderr)
+    return 1
+
+
 if __name__ == "__main__":
     job = _serve(socket.socket(fileno=int(sys.argv[1])))
     if job is not None:
-        _become(job)
+        _end(job)

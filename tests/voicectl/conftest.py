@@ -25,6 +25,7 @@ import pydantic
 import pytest
 import trio
 
+from tests.support import forking
 from tests.support.headless import VIRTUAL_DEVICES, no_sound
 from tests.support.processes import DaemonProcess, SimulatorProcess, daemon_env
 from voiced.control import ClientConnection, ControlServer, MethodRegistry, RpcError
@@ -131,7 +132,7 @@ def voicectl(env: dict[str, str]) -> Any:
     """Run the voicectl entry point as a real process; no stderr may hold a traceback."""
 
     def run(*args: str, module: str = "voicectl") -> subprocess.CompletedProcess[str]:
-        result = subprocess.run(
+        result = forking.run(
             [sys.executable, "-m", module, *args],
             capture_output=True,
             text=True,
@@ -164,10 +165,10 @@ class Voiced:
         assert "Traceback" not in result.stderr, result.stderr
         return result
 
-    def popen(self, *args: str, **kwargs: Any) -> subprocess.Popen[str]:
+    def popen(self, *args: str, **kwargs: Any) -> subprocess.Popen[str] | forking.ForkedProcess:
         """voicectl in the background, its output piped."""
         command = [str(Path(sys.executable).parent / "voicectl"), "--socket", str(self.socket), *args]
-        return subprocess.Popen(
+        return forking.popen(
             command, env=self.daemon.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs
         )
 

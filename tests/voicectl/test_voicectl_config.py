@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from tests.support import forking
 from voicectl.starter_config import TEXT as STARTER
 
 try:
@@ -40,7 +41,7 @@ def run(config_env: dict[str, str], home: Path) -> Any:
     """voicectl as a process, in ``home`` (so no stray .env is read); never a traceback."""
 
     def run(*args: str, **extra_env: str) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run(
+        result = forking.run(
             [sys.executable, "-m", "voicectl", *args],
             capture_output=True,
             text=True,
@@ -264,7 +265,7 @@ def test_a_secret_is_read_from_standard_input(config_env: dict[str, str], config
                                               home: Path) -> None:
     """Guards [S]7: `config set api.key -` takes the key from stdin, so it is in neither
     argv (ps) nor the shell history; no warning then."""
-    result = subprocess.run([sys.executable, "-m", "voicectl", "config", "set", "api.key", "-"],
+    result = forking.run([sys.executable, "-m", "voicectl", "config", "set", "api.key", "-"],
                             input=f"{KEY}\n", capture_output=True, text=True, env=config_env, cwd=home,
                             timeout=30)
     assert result.returncode == 0, result.stderr
@@ -276,7 +277,7 @@ def test_a_secret_is_read_from_standard_input(config_env: dict[str, str], config
 
 def test_nothing_on_standard_input_changes_nothing(config_env: dict[str, str], config_file: Path,
                                                    home: Path) -> None:
-    result = subprocess.run([sys.executable, "-m", "voicectl", "config", "set", "api.key", "-"],
+    result = forking.run([sys.executable, "-m", "voicectl", "config", "set", "api.key", "-"],
                             input="", capture_output=True, text=True, env=config_env, cwd=home, timeout=30)
     assert result.returncode == 1
     assert result.stderr == "voicectl: no value for api.key on standard input\n"

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.support import forking
 from tests.support.processes import DaemonProcess, EventReader, SimulatorProcess, daemon_env, wait_for
 
 VOICED = str(Path(sys.executable).parent / "voiced")
@@ -20,7 +21,7 @@ def run_voiced(tmp_path: Path, *args: str, env: dict[str, str] | None = None,
     base.update({"HOME": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path / "cfg"),
                  "XDG_RUNTIME_DIR": str(tmp_path)})
     base.update(env or {})
-    return subprocess.run([VOICED, *args], env=base, capture_output=True, text=True, timeout=30, cwd=tmp_path)
+    return forking.run([VOICED, *args], env=base, capture_output=True, text=True, timeout=30, cwd=tmp_path)
 
 
 def assert_one_line(result: subprocess.CompletedProcess[str], code: int, needle: str) -> None:

@@ -12,11 +12,13 @@ import pytest
 import trio
 from trio_websocket import ConnectionClosed, ConnectionRejected
 
+from tests.support import forking
+
 READY = re.compile(r"^voiced simulator listening on http://127\.0\.0\.1:(\d+)/v1\n$")
 
 
-def _start(*args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
+def _start(*args: str) -> subprocess.Popen[str] | forking.ForkedProcess:
+    return forking.popen(
         [sys.executable, "-m", "voiced.simulator", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -55,7 +57,7 @@ def test_prints_ready_line_and_stops_cleanly(tmp_path, stop):
     ],
 )
 def test_bad_arguments_are_one_line_and_exit_2(args):
-    result = subprocess.run(
+    result = forking.run(
         [sys.executable, "-m", "voiced.simulator", *args], capture_output=True, text=True, timeout=20
     )
     assert result.returncode == 2
@@ -109,7 +111,7 @@ def test_help_documents_every_fault_action():
 
     from voiced.simulator import Fault
 
-    result = subprocess.run(
+    result = forking.run(
         [sys.executable, "-m", "voiced.simulator", "--help"], capture_output=True, text=True, timeout=20
     )
     actions = get_args(Fault.model_fields["action"].annotation)
