@@ -18,10 +18,9 @@ from typing import Any
 import pytest
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
-from openai.types.realtime import RealtimeClientEvent
-from pydantic import TypeAdapter
 
 from tests.support.fuzzing import FUZZ, ITEM_IDS, server_events
+from tests.support.schema import client_events
 from voiced.config import Settings
 from voiced.conversation import (
     Action,
@@ -36,7 +35,6 @@ from voiced.conversation import (
 )
 from voiced.daemon.session_settings import session_from_settings
 
-CLIENT_EVENT = TypeAdapter(RealtimeClientEvent)
 EVENT_TYPES = frozenset({
     "state.changed", "session.connected", "session.disconnected", "user.speech.started",
     "user.speech.stopped", "user.transcript.delta", "user.transcript.completed",
@@ -72,7 +70,7 @@ def check(action: Action) -> None:
     contract events with strict JSON data."""
     if isinstance(action, Send):
         json.dumps(action.event, allow_nan=False)
-        CLIENT_EVENT.validate_python(action.event)
+        client_events().validate_python(action.event)
     elif isinstance(action, Play):
         assert isinstance(action.item_id, str)
         assert action.pcm and len(action.pcm) % 2 == 0, "audio is played in whole PCM16 samples"
@@ -166,7 +164,7 @@ class ConversationMachine(RuleBasedStateMachine):
         event = self.conversation.microphone_frame(pcm)
         if event is not None:
             assert self.conversation.connected and event["type"] == "input_audio_buffer.append"
-            CLIENT_EVENT.validate_python(event)
+            client_events().validate_python(event)
 
     @rule(frames=st.lists(st.binary(max_size=960), max_size=3))
     def hold(self, frames: list[bytes]) -> None:

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from openai.types.realtime import RealtimeClientEvent
-from pydantic import TypeAdapter
 
+from tests.support.schema import client_events
 from voiced.config import Settings
 from voiced.daemon.session_settings import session_from_settings
 from voiced.realtime.protocol import ClientEvents
-
-CLIENT_EVENT = TypeAdapter(RealtimeClientEvent)
 
 
 @pytest.mark.parametrize("turn_detection", ["server_vad", "semantic_vad", "manual"])
@@ -20,7 +17,7 @@ def test_every_audio_setting_gives_a_ga_session(turn_detection: str, noise_reduc
                         assistant={"instructions": "be brief", "prompt_id": "pmpt_1", "voice": "cedar"},
                         transcription={"language": "en"})
     event = ClientEvents().session_update(session_from_settings(settings, settings.profile()))
-    CLIENT_EVENT.validate_python(event)
+    client_events().validate_python(event)
     audio_input = event["session"]["audio"]["input"]
     assert (audio_input["turn_detection"] is None) == (turn_detection == "manual")
     if turn_detection != "manual":

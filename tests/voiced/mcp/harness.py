@@ -13,6 +13,7 @@ from typing import Any
 
 import trio
 
+from tests.support import forking
 from tests.voiced.daemon.test_reload import FakeAudio
 from voiced.bus import Event
 from voiced.config import load_settings
@@ -25,7 +26,7 @@ WAIT_S = 60  # a generous bound on a loaded machine; nothing is asserted about t
 
 def stdio_server(log: Path, name: str = "test", extra: str = "") -> str:
     """The TOML table of the test server over stdio, logging what ran to `log`."""
-    command = json.dumps([sys.executable, str(TOOL_SERVER)])
+    command = json.dumps(forking.command([sys.executable, str(TOOL_SERVER)]))
     return (f'[mcp.servers.{name}]\ncommand = {command}\n{extra}'
             f'[mcp.servers.{name}.env]\nTOOL_SERVER_LOG = {json.dumps(str(log))}\n')
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import trio
 
+from tests.support import forking
 from tests.voiced.mcp.harness import TOOL_SERVER, call, running, script
 
 TOKEN = "Bearer llat-the-long-lived-token"
@@ -30,7 +31,7 @@ def free_port() -> int:
 def http_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, Path]]:
     """The test server over `request.param` on a loopback port: (its URL, its log of calls)."""
     port, log = free_port(), tmp_path / "ran-http.jsonl"
-    process = subprocess.Popen([sys.executable, str(TOOL_SERVER), request.param, str(port)],
+    process = forking.popen([sys.executable, str(TOOL_SERVER), request.param, str(port)],
                                env={**os.environ, "TOOL_SERVER_LOG": str(log)},
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:

@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 import json
+from types import ModuleType
 
-import mcp.types as types
+import pytest
 
 from voiced.mcp.results import MAX_OUTPUT_CHARS, result_output
 
 
-def test_text_is_joined_other_content_named_and_errors_marked() -> None:
+@pytest.fixture(scope="module")
+def types() -> ModuleType:
+    """The MCP SDK's types, imported by the tests that use them rather than as the suite
+    is collected (half a second of CPU)."""
+    import mcp.types
+
+    return mcp.types
+
+
+def test_text_is_joined_other_content_named_and_errors_marked(types: ModuleType) -> None:
     result = types.CallToolResult(content=[types.TextContent(text="one"),
                                            types.ImageContent(data="AAAA", mime_type="image/png"),
                                            types.TextContent(text="two")])
@@ -18,12 +28,12 @@ def test_text_is_joined_other_content_named_and_errors_marked() -> None:
     assert json.loads(result_output(failed)) == {"error": "no such light"}
 
 
-def test_structured_content_is_used_when_there_is_no_text() -> None:
+def test_structured_content_is_used_when_there_is_no_text(types: ModuleType) -> None:
     result = types.CallToolResult(content=[], structured_content={"temperature": 21})
     assert json.loads(result_output(result)) == {"temperature": 21}
 
 
-def test_a_huge_error_is_cut_and_still_json() -> None:
+def test_a_huge_error_is_cut_and_still_json(types: ModuleType) -> None:
     failed = types.CallToolResult(content=[types.TextContent(text="e" * 100_000)], is_error=True)
     output = result_output(failed)
     assert len(output) <= MAX_OUTPUT_CHARS

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import trio
 
+from tests.support import forking
 from tests.voiced.mcp.harness import TOOL_SERVER, call, running, script, stdio_server
 from voiced.mcp.results import MAX_OUTPUT_CHARS
 
@@ -185,7 +186,7 @@ def test_a_reload_restarts_the_changed_servers_and_updates_the_session(home: Pat
 
 def test_secret_env_reaches_the_server_like_env(home: Path) -> None:
     async def test() -> None:
-        command = json.dumps([sys.executable, str(TOOL_SERVER)])
+        command = json.dumps(forking.command([sys.executable, str(TOOL_SERVER)]))
         log = json.dumps(str(home / "ran.jsonl"))
         toml = f'[mcp.servers.test]\ncommand = {command}\nsecret_env = {{ TOOL_SERVER_LOG = {log} }}\n'
         async with running(home, toml, script(call("add", {"a": 1, "b": 2}))) as r:

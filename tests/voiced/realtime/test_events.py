@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import typing
 
-from openai.types.realtime import RealtimeClientEvent, RealtimeServerEvent
-
 from voiced.realtime.events import CLIENT_EVENT_TYPES, SERVER_EVENT_TYPES
 
 
@@ -18,6 +16,8 @@ def event_types(union: object) -> set[str]:
 
 
 def test_every_client_event_type_and_no_other() -> None:
+    from openai.types.realtime import RealtimeClientEvent  # half a second: only for this test
+
     openai_types = event_types(RealtimeClientEvent)
     assert len(openai_types) > 5
     assert set(CLIENT_EVENT_TYPES) == openai_types, (
@@ -26,6 +26,8 @@ def test_every_client_event_type_and_no_other() -> None:
 
 
 def test_every_server_event_type_and_no_other() -> None:
+    from openai.types.realtime import RealtimeServerEvent
+
     openai_types = event_types(RealtimeServerEvent)
     assert len(openai_types) > 20
     assert set(SERVER_EVENT_TYPES) == openai_types, (

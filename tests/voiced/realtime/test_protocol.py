@@ -5,12 +5,9 @@ from __future__ import annotations
 import base64
 
 import pytest
-from openai.types.realtime import RealtimeClientEvent
-from pydantic import TypeAdapter
 
+from tests.support.schema import client_events
 from voiced.realtime.protocol import ClientEvents, ServerError, normalise, realtime_url, session_config
-
-CLIENT_EVENT = TypeAdapter(RealtimeClientEvent)
 
 
 @pytest.mark.parametrize(("base", "url"), [
@@ -35,7 +32,7 @@ def test_session_update_is_ga(turn_detection: str | None, noise_reduction: str |
                              noise_reduction=noise_reduction,
                              transcription_model="gpt-4o-mini-transcribe", transcription_language="en")
     event = ClientEvents().session_update(session)
-    parsed = CLIENT_EVENT.validate_python(event)
+    parsed = client_events().validate_python(event)
     assert parsed.type == "session.update"
     audio_input = event["session"]["audio"]["input"]
     assert audio_input["format"] == {"type": "audio/pcm", "rate": 24000}
@@ -47,7 +44,7 @@ def test_session_update_is_ga(turn_detection: str | None, noise_reduction: str |
 def test_no_transcription_model_asks_for_no_transcript() -> None:
     session = session_config(model="gpt-realtime", voice="marin")
     assert "transcription" not in session["audio"]["input"]
-    CLIENT_EVENT.validate_python(ClientEvents().session_update(session))
+    client_events().validate_python(ClientEvents().session_update(session))
 
 
 def test_every_client_event_validates() -> None:
@@ -64,7 +61,7 @@ def test_every_client_event_validates() -> None:
         events.add_user_text("hello"),
     ]
     for event in built:
-        CLIENT_EVENT.validate_python(event)
+        client_events().validate_python(event)
     assert len({e["event_id"] for e in built}) == len(built)
     assert base64.b64decode(built[0]["audio"]) == b"\x00\x01" * 480
 
@@ -87,8 +84,8 @@ def test_fatal_error_codes() -> None:
 def test_replayed_messages_validate() -> None:
     events = ClientEvents()
     for role in ("user", "assistant"):
-        CLIENT_EVENT.validate_python(events.add_message(role, "text"))
+        client_events().validate_python(events.add_message(role, "text"))
 
 
 def test_tool_output_validates() -> None:
-    CLIENT_EVENT.validate_python(ClientEvents().add_tool_output("call_1", '{"time": "12:00"}'))
+    client_events().validate_python(ClientEvents().add_tool_output("call_1", '{"time": "12:00"}'))

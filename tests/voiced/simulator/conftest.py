@@ -18,13 +18,12 @@ import numpy as np
 import pydantic
 import pytest
 import trio
-from openai.types.realtime import RealtimeServerEvent
 from trio_websocket import WebSocketConnection, open_websocket_url
 
+from tests.support.schema import server_events
 from voiced.pcm import WIRE_RATE, pcm_bytes
 from voiced.simulator import Simulator
 
-_SERVER_EVENT = pydantic.TypeAdapter(RealtimeServerEvent)
 #: What the service's session object carries beyond the request schema.
 _SESSION_EXTRAS = {"id", "object", "expires_at"}
 
@@ -46,7 +45,7 @@ def speech_like(before_s: float = 0.5, speech_s: float = 1.0, after_s: float = 1
 
 def assert_server_event(event: dict[str, Any]) -> None:
     """The event is a GA server event with no key the schema does not know."""
-    model = _SERVER_EVENT.validate_python(event)
+    model = server_events().validate_python(event)
     unknown = _unknown_keys(model, "")
     assert not unknown, f"{event['type']}: keys outside the schema: {unknown}"
 
