@@ -12,6 +12,8 @@ from tests.support.headless import VIRTUAL_DEVICES, no_sound
 from tests.support.processes import DaemonProcess, SimulatorProcess, daemon_env
 from tests.support.pulse import MissingAudioTool, PulseServer
 
+pytest_plugins = ["tests.support.scheduling"]  # a parallel run starts the `long` tests first
+
 AUDIO_FIXTURES = frozenset({"pulse"})
 """The fixtures that start the suite's PulseAudio server; every other fixture that needs
 it (``daemon``, ``start_voiced``, ...) depends on one of these."""

@@ -134,7 +134,8 @@ class AudioConfig(Section):
     """How the assistant is kept from hearing itself on speakers (`voiced.audio.echo`):
     "aec" lets a voice as loud as the echo, or 6 dB under it, through within 300 ms and
     does not interrupt itself (bench/room.py); "gate" needs no echo canceller but a voice
-    must be ~10 dB over the echo to barge in; "off" for a headset."""
+    must be ~10 dB over the echo to barge in; "off" for a headset. With a virtual device
+    (`null`, `file:`) there is no echo path: it is off in effect."""
 
 
 class TranscriptionConfig(Section):

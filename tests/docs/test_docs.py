@@ -28,6 +28,7 @@ from voiced.plugin_host import hookspecs
 from voiced.realtime.events import CLIENT_EVENT_TYPES, SERVER_EVENT_TYPES
 
 DOCS = Path(__file__).parents[2] / "docs"
+pytestmark = pytest.mark.long(3)  # the site takes 15 s to build, once for the module
 
 
 @pytest.fixture(scope="module")

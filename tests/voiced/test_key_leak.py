@@ -46,6 +46,7 @@ def closed_port() -> int:
         return probe.getsockname()[1]
 
 
+@pytest.mark.long(5)
 @pytest.mark.parametrize("path", ["refused key (401)", "refused connection", "TLS failure"])
 def test_the_key_stays_out_of_every_error_path(
         path: str, tmp_path: Path, virtual_sound: dict[str, str], processes: list) -> None:

@@ -37,7 +37,7 @@ import trio
 
 from voiced.audio.capture import QUIET_BATCH_MS, STANDBY_QUIET_BATCH_MS, Capture
 from voiced.audio.devices import Device, DeviceError, Stream, choose_device, open_stream, scan_for
-from voiced.audio.echo import EchoControl
+from voiced.audio.echo import EchoControl, mode_for
 from voiced.audio.levels import voice_floor_dbfs
 from voiced.audio.playback import Playback
 from voiced.audio.portaudio import name_streams, serialised
@@ -193,7 +193,7 @@ class Audio:
     def _control_echo(self, out_rate: int) -> None:
         """Put echo control between the streams: the output callback taps, capture cleans."""
         assert self.playback is not None and self.capture is not None
-        self.echo = EchoControl(self.config.echo, PlayedAudio(out_rate, OUTPUT_PERIOD_MS),
+        self.echo = EchoControl(mode_for(self.config), PlayedAudio(out_rate, OUTPUT_PERIOD_MS),
                                 input_latency_s=self._input_latency_s,
                                 output_latency_s=self.output_latency_ms / 1000)
         if self.echo.mode != "off":
@@ -396,5 +396,5 @@ class Audio:
             "capture_batches": self.capture.batches if self.capture else 0,
             "playback_queued_ms": round(self.playback.queued_ms) if self.playback else 0,
             "playback_underruns": self.playback.underruns if self.playback else 0,
-            "echo": self.echo.describe() if self.echo else EchoControl.closed(self.config.echo),
+            "echo": self.echo.describe() if self.echo else EchoControl.closed(mode_for(self.config)),
         }

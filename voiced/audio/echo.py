@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from voiced.audio.aec import BLOCK_MS, EchoCanceller, EchoCancellerUnavailable
 from voiced.audio.cues import CueEcho
@@ -40,11 +40,26 @@ from voiced.audio.gate import LEAD_S, SILENT_DBFS, TAIL_S, EchoGate, ResidualGat
 from voiced.audio.levels import level_dbfs
 from voiced.audio.reference import PlayedAudio, SoundingTimeline
 from voiced.audio.resample import Resampler
+from voiced.audio.virtual import is_virtual
 from voiced.pcm import WIRE_RATE, pcm_bytes, pcm_ms
+
+if TYPE_CHECKING:
+    from voiced.config import AudioConfig
 
 log = logging.getLogger("voiced.audio")
 
 EchoMode = Literal["off", "gate", "aec"]
+
+
+
+def mode_for(config: AudioConfig) -> EchoMode:
+    """The mode in effect: `config.echo`, but ``off`` with a virtual device on either side
+    (`null`, `file:`): a microphone that is a file hears no speaker, and a speaker that is
+    a file sounds in no room, so there is no echo to control (nor a canceller to load)."""
+    if is_virtual(config.input_device) or is_virtual(config.output_device):
+        return "off"
+    return config.echo
+
 
 AEC_IDLE_S = 1.0
 """The canceller sleeps once nothing audible was played for this long after the echo

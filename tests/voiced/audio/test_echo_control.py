@@ -10,10 +10,11 @@ import pytest
 from tests.support.signals import envelope_similarity, silence
 from voiced.audio import echo as echo_module
 from voiced.audio.aec import EchoCancellerUnavailable
-from voiced.audio.echo import AEC_IDLE_S, EchoControl, EchoMode
+from voiced.audio.echo import AEC_IDLE_S, EchoControl, EchoMode, mode_for
 from voiced.audio.gate import TAIL_S
 from voiced.audio.levels import level_dbfs
 from voiced.audio.reference import PlayedAudio
+from voiced.config import AudioConfig
 from voiced.pcm import WIRE_RATE as RATE
 
 FRAME = RATE // 50
@@ -254,3 +255,17 @@ def test_a_cue_heard_in_the_echo_tail_is_not_sent_while_the_canceller_is_startin
     freqs = np.fft.rfftfreq(len(cue_part), 1 / RATE)
     tone = sum(spectrum[np.argmin(np.abs(freqs - f))] for f in (660.0, 880.0))
     assert tone < 0.4 * spectrum.max(), "the cue's tones went to the server"
+
+
+@pytest.mark.parametrize(("configured", "input_device", "output_device", "in_effect"), [
+    ("aec", None, None, "aec"),
+    ("gate", "pulse", "default", "gate"),
+    ("aec", "null", None, "off"),
+    ("aec", None, "file:/tmp/answer.wav", "off"),
+    ("gate", "file:/tmp/question.wav?loop", "null", "off"),
+    ("off", None, None, "off"),
+])
+def test_a_virtual_device_on_either_side_leaves_no_echo_to_control(
+        configured: EchoMode, input_device: str | None, output_device: str | None, in_effect: str) -> None:
+    config = AudioConfig(echo=configured, input_device=input_device, output_device=output_device)
+    assert mode_for(config) == in_effect

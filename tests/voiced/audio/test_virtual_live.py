@@ -57,6 +57,7 @@ def first_answer_s(path: Path) -> float:
                if start < answer_end)
 
 
+@pytest.mark.long(8)
 @pytest.mark.script(TONE_ANSWER)
 def test_a_spoken_question_from_a_file_is_answered_into_a_file(
         tmp_path: Path, simulator: SimulatorProcess, processes: list[Any], utterance: np.ndarray) -> None:
@@ -80,6 +81,7 @@ def test_a_spoken_question_from_a_file_is_answered_into_a_file(
     assert "ALSA" not in daemon.stderr and "jack" not in daemon.stderr.lower()
 
 
+@pytest.mark.long(8)
 @pytest.mark.script(LONG_ANSWER)
 def test_speaking_over_the_answer_cuts_the_file_where_the_truncation_says(
         tmp_path: Path, simulator: SimulatorProcess, processes: list[Any], utterance: np.ndarray) -> None:

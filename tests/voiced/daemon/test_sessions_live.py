@@ -80,6 +80,7 @@ def rss_kib(pid: int) -> int:
     raise AssertionError("no VmRSS")
 
 
+@pytest.mark.long(14)
 def test_the_daemon_recovers_from_every_fault(tmp_path: Path, virtual_sound: dict[str, str],
                                               processes: list) -> None:
     args = [arg for fault in FAULTS for arg in ("--fault", fault)]
@@ -99,6 +100,7 @@ def test_the_daemon_recovers_from_every_fault(tmp_path: Path, virtual_sound: dic
     assert "Traceback" not in daemon.stderr
 
 
+@pytest.mark.long(4)
 def test_a_fatal_error_stops_retrying_until_restart(
         tmp_path: Path, virtual_sound: dict[str, str], processes: list) -> None:
     simulator = SimulatorProcess(tmp_path, None, "--fault",
@@ -117,6 +119,7 @@ def test_a_fatal_error_stops_retrying_until_restart(
     assert len(session_ids(simulator)) == 2
 
 
+@pytest.mark.long(7)
 def test_refused_connections_are_retried_with_backoff(
         tmp_path: Path, virtual_sound: dict[str, str], processes: list) -> None:
     simulator = SimulatorProcess(tmp_path, None, "--refuse-connections", "3")

@@ -39,6 +39,7 @@ def checkout(folder: Path) -> Path:
     return tree
 
 
+@pytest.mark.long(10)
 @pytest.mark.live  # a real voiced and its simulator, though not through the fixtures
 def test_run_sh_without_a_sound_server_runs_the_demo(tmp_path: Path) -> None:
     tree = checkout(tmp_path)
@@ -101,6 +102,7 @@ def test_the_check_counts_virtual_devices_in_the_configuration(tmp_path: Path) -
     assert subprocess.run(check, env=half, capture_output=True, timeout=60).returncode == 1
 
 
+@pytest.mark.long(6)
 @pytest.mark.live
 def test_ctrl_c_stops_the_demo_and_its_voiced_quietly(tmp_path: Path) -> None:
     env = {**no_sound_server(tmp_path), "TMPDIR": str(tmp_path)}

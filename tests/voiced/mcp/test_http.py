@@ -50,6 +50,7 @@ def http_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tupl
         process.wait(timeout=10)
 
 
+@pytest.mark.long(3)
 def test_a_tool_over_http_with_the_token_in_a_header(home: Path, http_server: tuple[str, Path],
                                                      caplog: pytest.LogCaptureFixture) -> None:
     url, log = http_server
