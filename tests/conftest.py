@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.support import rewriting
 from tests.support.headless import VIRTUAL_DEVICES, no_sound
 from tests.support.processes import DaemonProcess, SimulatorProcess, daemon_env
 from tests.support.pulse import MissingAudioTool, PulseServer
@@ -34,6 +36,15 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.audio)
         if LIVE_FIXTURES.intersection(fixtures):
             item.add_marker(pytest.mark.live)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Where bytecode is not written, a parallel run's controller rewrites the test modules
+    for pytest's asserts once for all its workers (tests.support.rewriting)."""
+    if hasattr(config, "workerinput"):
+        rewriting.use(config)
+    elif sys.dont_write_bytecode and (config.getoption("numprocesses", None) or 0) > 0:
+        rewriting.prepare(config)
 
 
 FAST_LOOP_WORKERS = min(3 * (os.cpu_count() or 1), 16)

@@ -1,6 +1,6 @@
 """What the fuzz tests share: their hypothesis settings, and JSON and server events to fuzz with.
 
-In the suite the profile is quick and repeatable (200 examples a property, derandomized,
+In the suite the profile is quick and repeatable (100 examples a property, derandomized,
 no example database). `bench/fuzz.py` sets ``VOICED_FUZZ_EXAMPLES`` before the tests are
 imported, for a long run with fresh examples every time.
 """
@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
 EXAMPLES_VARIABLE = "VOICED_FUZZ_EXAMPLES"
-QUICK_EXAMPLES = 200
+QUICK_EXAMPLES = 100
 
 _long_examples = os.environ.get(EXAMPLES_VARIABLE)
 FUZZ = settings(
