@@ -5,9 +5,9 @@ until it imports what it preloads).
 once, then forks a child per request that becomes the command asked for: a console script
 of this environment or a script (`runpy.run_path`), or a `python -m` module
 (`runpy.run_module`), with the requester's arguments, environment, working folder and
-standard streams, and a fresh interpreter's standard streams, random seeds and signal
-dispositions. The test processes of a run share one server; it ends a few seconds after
-the last of them has hung up.
+standard streams, and a fresh interpreter's standard streams and random seeds. The test
+processes of a run share one server; it ends a few seconds after the last of them has
+hung up.
 
 `python fork_server.py via PATH COMMAND...` is COMMAND for a program that starts it
 itself (voiced starting a test MCP server): it has the server fork COMMAND on its own
@@ -85,6 +85,7 @@ def serve(path: Path) -> dict[str, Any] | None:
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     listener.bind(str(path))
     listener.listen(64)
+    del sys.path[0]  # this script's folder: its neighbours are no one's modules
     _preload()
     hello = json.dumps({"start_up": start_up(os.environ)}).encode()
     connections: list[socket.socket] = []
@@ -103,15 +104,24 @@ def serve(path: Path) -> dict[str, Any] | None:
             _reap(statuses)
         if listener in ready:
             connection = listener.accept()[0]
-            connection.send(hello)
+            with contextlib.suppress(OSError):  # a client gone at once is dropped below
+                connection.send(hello)
             connections.append(connection)
         for connection in [c for c in ready if c in connections]:
-            message, fds, _, _ = socket.recv_fds(connection, 1 << 20, 4)
-            if not message:
+            message, fds = b"", []
+            try:
+                message, fds, _, _ = socket.recv_fds(connection, 1 << 20, 4)
+                if not message or len(fds) != 4:
+                    raise ValueError("a connection ended, or sent no streams")
+                pid = os.fork()
+            except (OSError, ValueError) as error:  # that client's loss, not the run's
+                if message:
+                    print(f"fork server: dropping a client: {error}", file=sys.stderr)
+                for fd in fds:
+                    os.close(fd)
                 connections.remove(connection)
                 connection.close()
                 continue
-            pid = os.fork()
             if pid == 0:
                 signal.set_wakeup_fd(-1)
                 signal.signal(signal.SIGCHLD, signal.SIG_DFL)
@@ -122,7 +132,8 @@ def serve(path: Path) -> dict[str, Any] | None:
                 return {**json.loads(message), "fds": fds}
             statuses[pid] = fds[3]
             pidfd = os.pidfd_open(pid)
-            socket.send_fds(connection, [str(pid).encode()], [pidfd])
+            with contextlib.suppress(OSError):  # the client is gone: its child runs on, reaped
+                socket.send_fds(connection, [str(pid).encode()], [pidfd])
             for fd in (pidfd, *fds[:3]):
                 os.close(fd)
 
@@ -185,6 +196,7 @@ def become(request: dict[str, Any]) -> None:
     for target, fd in enumerate(request["fds"][:3]):
         os.dup2(fd, target)
         os.close(fd)
+    os.close(request["fds"][3])  # the server's end to tell its status: not the child's
     os.chdir(request["cwd"])
     os.environ.clear()
     os.environ.update(request["env"])
@@ -194,21 +206,22 @@ def become(request: dict[str, Any]) -> None:
         for name in (request["module"], f"{request['module']}.__main__"):  # as `-m` finds them:
             if not hasattr(sys.modules.get(name), "__path__"):  # run afresh, not imported
                 sys.modules.pop(name, None)
-        sys.path[0] = request["cwd"]
+        sys.path.insert(0, request["cwd"])
         runpy.run_module(request["module"], run_name="__main__", alter_sys=True)
     else:
-        sys.path[0] = str(Path(request["script"]).resolve().parent)
+        sys.path.insert(0, str(Path(request["script"]).resolve().parent))
         runpy.run_path(request["script"], run_name="__main__")
 
 
 def _fresh_interpreter_state(env: dict[str, str]) -> None:
     """Standard streams, random seeds and flags as an interpreter starting in `env` has them."""
     unbuffered = bool(env.get("PYTHONUNBUFFERED"))
-    _old_streams.extend((sys.stdin, sys.stdout, sys.stderr))  # they must not close 0, 1, 2
+    old = (sys.stdin, sys.stdout, sys.stderr)  # encodings as the same start-up made them
+    _old_streams.extend(old)  # they must not close 0, 1, 2
     sys.stdin = sys.__stdin__ = io.TextIOWrapper(io.BufferedReader(io.FileIO(0, "rb", closefd=False)),
-                                                 encoding="utf-8")
-    sys.stdout = sys.__stdout__ = _writer(1, unbuffered, "strict", line=os.isatty(1))
-    sys.stderr = sys.__stderr__ = _writer(2, unbuffered, "backslashreplace", line=True)
+                                                 encoding=old[0].encoding, errors=old[0].errors)
+    sys.stdout = sys.__stdout__ = _writer(1, unbuffered, old[1], line=os.isatty(1))
+    sys.stderr = sys.__stderr__ = _writer(2, unbuffered, old[2], line=True)
     sys.dont_write_bytecode = bool(env.get("PYTHONDONTWRITEBYTECODE"))
     if "random" in sys.modules:
         sys.modules["random"].seed()
@@ -216,10 +229,10 @@ def _fresh_interpreter_state(env: dict[str, str]) -> None:
         sys.modules["numpy.random"].seed()
 
 
-def _writer(fd: int, unbuffered: bool, errors: str, *, line: bool) -> io.TextIOWrapper:
+def _writer(fd: int, unbuffered: bool, like: IO[Any], *, line: bool) -> io.TextIOWrapper:
     raw = io.FileIO(fd, "wb", closefd=False)
     binary: Any = raw if unbuffered else io.BufferedWriter(raw)
-    return io.TextIOWrapper(binary, encoding="utf-8", errors=errors, line_buffering=line,
+    return io.TextIOWrapper(binary, encoding=like.encoding, errors=like.errors, line_buffering=line,
                             write_through=unbuffered)
 
 
@@ -275,20 +288,23 @@ def via(path: str, args: list[str]) -> None:
         os.execv(args[0], args)
     status_read, status_write = os.pipe()
     request = {**how, "env": dict(os.environ), "cwd": os.getcwd()}
+    signal.pthread_sigmask(signal.SIG_BLOCK, FORWARDED)  # none is lost before it can be passed on
     socket.send_fds(connection, [json.dumps(request).encode()], [0, 1, 2, status_write])
     _, fds, _, _ = socket.recv_fds(connection, 64, 1)
     os.close(status_write)
     pidfd = fds[0]
     for signum in FORWARDED:
         signal.signal(signum, lambda signum, _: _pass_on(pidfd, signum))
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, FORWARDED)
     quiet = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1, 2):  # the child has them; hold no pipe end of its
         os.dup2(quiet, fd)
     while not select.select([status_read], [], [])[0]:
         pass
     code = int(os.read(status_read, 64) or b"255")
-    if code < 0:
-        signal.signal(-code, signal.SIG_DFL)
+    if code < 0:  # killed by a signal: so are we
+        if -code not in (signal.SIGKILL, signal.SIGSTOP):
+            signal.signal(-code, signal.SIG_DFL)
         os.kill(os.getpid(), -code)
     os._exit(code)
 
@@ -301,6 +317,5 @@ def _pass_on(pidfd: int, signum: int) -> None:
 if __name__ == "__main__":
     if sys.argv[1] == "via":
         via(sys.argv[2], sys.argv[3:])
-    job = serve(Path(sys.argv[2]))
-    if job is not None:
+    elif (job := serve(Path(sys.argv[2]))) is not None:
         end(job)

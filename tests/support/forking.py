@@ -56,7 +56,7 @@ def popen(argv: Sequence[str | os.PathLike[str]], *, env: Mapping[str, str] | No
     if plan is None or fork_server.start_up(environment) != _server()[2]:
         return subprocess.Popen(args, env=environment, cwd=cwd, stdin=stdin, stdout=stdout,
                                 stderr=stderr, text=text, **others)
-    request = {**plan, "env": environment, "cwd": os.fspath(cwd or os.getcwd())}
+    request = {**plan, "env": environment, "cwd": os.path.abspath(cwd or os.getcwd())}
     return ForkedProcess(request, args, (stdin, stdout, stderr), text)
 
 
@@ -114,16 +114,23 @@ class ForkedProcess:
             theirs.append(child_end)
             ours.append(parent_end)
         status_read, status_write = os.pipe()
+        connection, path, _ = _server()
         try:
-            connection = _server()[0]
             with _lock:
                 socket.send_fds(connection, [json.dumps(request).encode()], [*theirs, status_write])
                 reply, fds, _, _ = socket.recv_fds(connection, 64, 1)
+        except OSError as error:
+            reply, fds = str(error).encode(), []
         finally:
             for fd in {*theirs, status_write}:
                 os.close(fd)
         if not fds:
-            raise AssertionError(f"the fork server did not fork {args}: {reply!r}")
+            _forget_server()
+            for fd in (status_read, *(fd for fd in ours if fd is not None)):
+                os.close(fd)
+            log = path.with_name("server.log")
+            raise AssertionError(f"the fork server did not fork {args}: {reply!r}\n"
+                                 f"{log.read_text(errors='replace') if log.exists() else ''}")
         self.pid = int(reply)
         self._pidfd = fds[0]
         self._status = status_read
@@ -178,7 +185,8 @@ class ForkedProcess:
 
     def send_signal(self, signum: int) -> None:
         if self.poll() is None:
-            signal.pidfd_send_signal(self._pidfd, signum)
+            with contextlib.suppress(ProcessLookupError):  # it ended; the server is telling us
+                signal.pidfd_send_signal(self._pidfd, signum)
 
     def terminate(self) -> None:
         self.send_signal(signal.SIGTERM)
@@ -221,8 +229,20 @@ def _server() -> tuple[socket.socket, Path, dict[str, str]]:
                     break
             else:
                 raise AssertionError(f"cannot reach or start a fork server at {path}")
-            _connection = (connection, path, json.loads(connection.recv(1 << 16))["start_up"])
+            hello = connection.recv(1 << 16)
+            if not hello:
+                raise AssertionError(f"the fork server at {path} hung up (see its server.log)")
+            _connection = (connection, path, json.loads(hello)["start_up"])
         return _connection
+
+
+def _forget_server() -> None:
+    """Drop a connection the server no longer answers: the next request connects anew."""
+    global _connection
+    with _lock:
+        if _connection is not None:
+            _connection[0].close()
+            _connection = None
 
 
 def _connect(path: Path) -> socket.socket:
@@ -230,6 +250,8 @@ def _connect(path: Path) -> socket.socket:
     the folder's lock, which the server takes before it ends."""
     with (path.parent / "lock").open("a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
+        if os.fstat(lock.fileno()).st_ino != (path.parent / "lock").stat().st_ino:
+            raise FileNotFoundError("the server that ended took this lock along")  # try anew
         connection = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
             connection.connect(str(path))

@@ -124,7 +124,10 @@ class DaemonProcess:
         *args: str,
         config: str | None = None,
         wait_ready: bool = True,
+        real: bool = False,
     ) -> None:
+        """`real`: start it as a new program rather than fork it (tests.support.forking),
+        for a test of what the process itself shows (/proc/PID/environ) or its own exit."""
         self.folder = folder
         self.socket = folder / "run" / "voiced" / "control.sock"
         self.stderr_path = folder / "voiced.stderr"
@@ -135,7 +138,7 @@ class DaemonProcess:
             path = folder / "config.toml"
             path.write_text(config)
             argv += ["--config", str(path)]
-        self.process = forking.popen(
+        self.process = (subprocess.Popen if real else forking.popen)(
             argv,
             env=self.env,
             cwd=folder,

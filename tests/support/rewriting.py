@@ -34,7 +34,10 @@ def prepare(config: pytest.Config) -> None:
     config.add_cleanup(lambda: shutil.rmtree(folder, ignore_errors=True))
     for path in sorted((config.rootpath / "tests").rglob("*.py")):
         if path.name.startswith("test_") or path.name == "conftest.py":
-            source_hash, code = _rewrite_test(path, config)
+            try:
+                source_hash, code = _rewrite_test(path, config)
+            except Exception:  # a module that does not compile: its worker says so
+                continue
             pyc = _cache_dir(folder, config.rootpath, path) / (path.name[:-3] + PYC_TAIL)
             pyc.parent.mkdir(parents=True, exist_ok=True)
             _write_pyc(state, code, source_hash, pyc)

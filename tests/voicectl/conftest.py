@@ -129,7 +129,8 @@ def daemon(home: Path) -> Iterator[Daemon]:
 
 @pytest.fixture
 def voicectl(env: dict[str, str]) -> Any:
-    """Run the voicectl entry point as a real process; no stderr may hold a traceback."""
+    """Run the voicectl entry point as a process of its own (forked: tests.support.forking);
+    no stderr may hold a traceback."""
 
     def run(*args: str, module: str = "voicectl") -> subprocess.CompletedProcess[str]:
         result = forking.run(

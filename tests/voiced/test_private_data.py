@@ -83,7 +83,7 @@ def test_the_key_leaves_the_environment_and_a_reload_keeps_it(
     (plugins / "snoop.py").write_text(f"import os\nopen({str(seen)!r}, 'w').write(repr(dict(os.environ)))\n")
     (plugins / "snoop.py").chmod(0o644)
     env = {k: v for k, v in daemon_env(virtual_sound, simulator).items() if k != "OPENAI_API_KEY"}
-    daemon = DaemonProcess(tmp_path, {**env, variable: SECRET_KEY})
+    daemon = DaemonProcess(tmp_path, {**env, variable: SECRET_KEY}, real=True)  # its own environ
     try:
         assert "XDG_RUNTIME_DIR" in seen.read_text() and SECRET_KEY not in seen.read_text()
         environ = Path(f"/proc/{daemon.process.pid}/environ").read_bytes()

@@ -51,7 +51,6 @@ log = logging.getLogger("voiced.audio")
 EchoMode = Literal["off", "gate", "aec"]
 
 
-
 def mode_for(config: AudioConfig) -> EchoMode:
     """The mode in effect: `config.echo`, but ``off`` with a virtual device on either side
     (`null`, `file:`): a microphone that is a file hears no speaker, and a speaker that is

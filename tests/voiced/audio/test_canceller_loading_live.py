@@ -38,7 +38,7 @@ def test_a_daemon_with_the_canceller_loaded_stops_cleanly_with_its_last_log_line
     (SIGABRT), as the interpreter finalized under them after a clean stop. voiced now ends the
     process itself once everything it owns is closed, its logs flushed."""
     simulator = SimulatorProcess(tmp_path)
-    daemon = DaemonProcess(tmp_path, daemon_env(pulse.env, simulator))
+    daemon = DaemonProcess(tmp_path, daemon_env(pulse.env, simulator), real=True)  # its own exit
     processes += [simulator, daemon]
     wait_for(lambda: canceller_loaded(daemon), 10, "the canceller to be loaded")
     assert daemon.terminate() == 0, daemon.stderr

@@ -120,3 +120,11 @@ def test_a_virtual_device_that_cannot_open_ends_start_up_with_one_line(
                             stdin=subprocess.DEVNULL)
     assert (voiced.returncode, voiced.stderr) == (1, line.format(tmp=tmp_path))
 
+
+
+def test_with_virtual_devices_echo_is_off_and_the_canceller_never_loads(daemon: DaemonProcess) -> None:
+    """The default `echo = "aec"` on `null` devices: no echo path, so no canceller (14 MB)."""
+    assert daemon.rpc("say", {"text": "hello"})["result"]
+    daemon.wait_state("listening", timeout=20)
+    assert daemon.status()["devices"]["echo"]["mode"] == "off"
+    assert "livekit" not in Path(f"/proc/{daemon.process.pid}/maps").read_text()
