@@ -81,11 +81,14 @@ def test_signals_reach_it_and_wait_times_out(tmp_path: Path) -> None:
 
 def test_what_a_fork_cannot_reproduce_starts_for_real(script: Path) -> None:
     other_start_up = {**os.environ, "PYTHONHASHSEED": "123"}
-    assert isinstance(forking.popen([sys.executable, str(script), "0"], env=other_start_up,
-                                    stdout=subprocess.DEVNULL), subprocess.Popen)
-    assert isinstance(forking.popen(["true"]), subprocess.Popen)
-    assert isinstance(forking.popen([sys.executable, str(script), "0"], stdout=subprocess.DEVNULL,
-                                    start_new_session=True), subprocess.Popen)
+    started = [forking.popen([sys.executable, str(script), "0"], env=other_start_up,
+                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
+               forking.popen(["true"]),
+               forking.popen([sys.executable, str(script), "0"], stdin=subprocess.DEVNULL,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)]
+    for process in started:
+        assert isinstance(process, subprocess.Popen)
+        assert process.wait(30) == 0
 
 
 def test_via_runs_a_command_started_by_another_program(script: Path) -> None:
