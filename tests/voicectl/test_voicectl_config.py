@@ -266,8 +266,8 @@ def test_a_secret_is_read_from_standard_input(config_env: dict[str, str], config
     """Guards [S]7: `config set api.key -` takes the key from stdin, so it is in neither
     argv (ps) nor the shell history; no warning then."""
     result = forking.run([sys.executable, "-m", "voicectl", "config", "set", "api.key", "-"],
-                            input=f"{KEY}\n", capture_output=True, text=True, env=config_env, cwd=home,
-                            timeout=30)
+                         input=f"{KEY}\n", capture_output=True, text=True, env=config_env, cwd=home,
+                         timeout=30)
     assert result.returncode == 0, result.stderr
     assert tomllib.loads(config_file.read_text())["api"]["key"] == KEY
     assert mode(config_file) == 0o600
@@ -278,7 +278,7 @@ def test_a_secret_is_read_from_standard_input(config_env: dict[str, str], config
 def test_nothing_on_standard_input_changes_nothing(config_env: dict[str, str], config_file: Path,
                                                    home: Path) -> None:
     result = forking.run([sys.executable, "-m", "voicectl", "config", "set", "api.key", "-"],
-                            input="", capture_output=True, text=True, env=config_env, cwd=home, timeout=30)
+                         input="", capture_output=True, text=True, env=config_env, cwd=home, timeout=30)
     assert result.returncode == 1
     assert result.stderr == "voicectl: no value for api.key on standard input\n"
     assert not config_file.exists()

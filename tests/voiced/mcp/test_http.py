@@ -32,8 +32,8 @@ def http_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tupl
     """The test server over `request.param` on a loopback port: (its URL, its log of calls)."""
     port, log = free_port(), tmp_path / "ran-http.jsonl"
     process = forking.popen([sys.executable, str(TOOL_SERVER), request.param, str(port)],
-                               env={**os.environ, "TOOL_SERVER_LOG": str(log)},
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            env={**os.environ, "TOOL_SERVER_LOG": str(log)},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         for _ in range(600):
             try:
