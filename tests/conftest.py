@@ -50,7 +50,7 @@ def pytest_configure(config: pytest.Config) -> None:
 FAST_LOOP_WORKERS = min(3 * (os.cpu_count() or 1), 16)
 """Test processes for a run without the audio tests (`-m "not audio"`): its tests mostly
 wait on real voiced and simulator processes, so three a core keep the machine busy; each
-collects the whole suite first (a few seconds of CPU), so not more."""
+collects the whole suite first (one to two CPU-seconds), so not more."""
 
 
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:

@@ -90,16 +90,6 @@ def command(argv: Sequence[str | os.PathLike[str]]) -> list[str]:
     return [sys.executable, str(SERVER), "via", str(_server()[1]), *args]
 
 
-def fork_simulator(args: list[str], stderr: IO[bytes]) -> ForkedProcess | subprocess.Popen[Any]:
-    """`python -m voiced.simulator ARGS` in this process's environment and folder; its
-    stdout is a pipe to read, its stderr goes to `stderr` (closed here)."""
-    try:
-        return popen([sys.executable, "-m", "voiced.simulator", *args], stdin=subprocess.DEVNULL,
-                     stdout=subprocess.PIPE, stderr=stderr, text=True)
-    finally:
-        stderr.close()
-
-
 class ForkedProcess:
     """The parts of `subprocess.Popen` the tests use, for a child of the fork server."""
 

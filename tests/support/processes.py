@@ -22,7 +22,6 @@ from typing import Any
 import numpy as np
 
 from tests.support import forking
-from tests.support.forking import fork_simulator
 from tests.support.headless import private_home
 
 PYTHON = sys.executable
@@ -51,19 +50,15 @@ class SimulatorProcess:
         self.folder = folder
         self.event_log = folder / "simulator-events.jsonl"
         self.stderr = folder / "simulator.stderr"
-        args = [
-            "--port",
-            "0",
-            "--strict",
-            "--event-log",
-            str(self.event_log),
-            *extra,
-        ]
+        argv = [PYTHON, "-m", "voiced.simulator", "--port", "0", "--strict",
+                "--event-log", str(self.event_log), *extra]
         if script is not None:
             path = folder / "script.json"
             path.write_text(json.dumps(script))
-            args += ["--script", str(path)]
-        self.process = fork_simulator(args, self.stderr.open("wb"))
+            argv += ["--script", str(path)]
+        with self.stderr.open("wb") as stderr:
+            self.process = forking.popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                         stderr=stderr, text=True)
         line = self.process.stdout.readline()
         if "listening on" not in line:
             self.process.kill()
