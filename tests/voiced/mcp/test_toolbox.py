@@ -111,10 +111,10 @@ def test_a_server_that_crashes_is_restarted_and_its_tools_work_again(home: Path)
             await r.wait(lambda: [f for f in r.published("plugin.failed") if f["plugin"] == "mcp:test"],
                          "the crash reported")
             server = r.daemon.tools.servers["test"]
-            await r.wait(lambda: server.status.state == "ready", "the server restarted")
-            assert server.status.failures == 1, (  # seen 0 about once in five parallel runs: why?
-                server is r.daemon.tools.servers["test"], server.status.error,
-                [(e.type, e.data.get("error")) for e in r.events if e.type == "plugin.failed"])
+            # the failed call is reported at once; the server's own failure (and restart) after
+            await r.wait(lambda: server.status.failures and server.status.state == "ready",
+                         "the server restarted")
+            assert server.status.failures == 1
             r.daemon.say("Three and four?")
             await r.answered(4)
             assert r.items("function_call_output")[1]["output"] == "7"
