@@ -214,7 +214,9 @@ def become(request: dict[str, Any]) -> None:
 
 
 def _fresh_interpreter_state(env: dict[str, str]) -> None:
-    """Standard streams, random seeds and flags as an interpreter starting in `env` has them."""
+    """Standard streams and flags as an interpreter starting in `env` has them. (`random`
+    reseeds itself in a forked child; numpy's would not, and the server does not import it:
+    tests/support/test_forking.py checks both.)"""
     unbuffered = bool(env.get("PYTHONUNBUFFERED"))
     old = (sys.stdin, sys.stdout, sys.stderr)  # encodings as the same start-up made them
     _old_streams.extend(old)  # they must not close 0, 1, 2
@@ -223,10 +225,6 @@ def _fresh_interpreter_state(env: dict[str, str]) -> None:
     sys.stdout = sys.__stdout__ = _writer(1, unbuffered, old[1], line=os.isatty(1))
     sys.stderr = sys.__stderr__ = _writer(2, unbuffered, old[2], line=True)
     sys.dont_write_bytecode = bool(env.get("PYTHONDONTWRITEBYTECODE"))
-    if "random" in sys.modules:
-        sys.modules["random"].seed()
-    if "numpy.random" in sys.modules:
-        sys.modules["numpy.random"].seed()
 
 
 def _writer(fd: int, unbuffered: bool, like: IO[Any], *, line: bool) -> io.TextIOWrapper:

@@ -17,8 +17,10 @@ from tests.support import forking
 
 REPORT = textwrap.dedent("""
     import json, os, random, sys
+    import numpy
     print(json.dumps({"argv": sys.argv, "cwd": os.getcwd(), "colour": os.environ.get("COLOUR"),
-                      "stdin": sys.stdin.read(), "random": random.random(), "pid": os.getpid(),
+                      "stdin": sys.stdin.read(), "random": [random.random(), numpy.random.rand()],
+                      "pid": os.getpid(),
                       "main": __name__, "path0": sys.path[0]}))
     print("to stderr", file=sys.stderr)
     sys.exit(int(sys.argv[1]))
@@ -45,7 +47,8 @@ def test_a_forked_script_gets_its_arguments_environment_folder_and_streams(
         assert (report["main"], report["path0"]) == ("__main__", str(tmp_path))
         assert report["pid"] != os.getpid() and done.stderr == "to stderr\n"
     first, second = (json.loads(done.stdout) for done in runs)
-    assert first["random"] != second["random"], "each child seeds its own random numbers"
+    assert all(a != b for a, b in zip(first["random"], second["random"], strict=True)), (
+        "each child seeds its own random numbers, numpy's too")
 
 
 def test_it_was_forked_not_started() -> None:
